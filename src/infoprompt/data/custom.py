@@ -1,0 +1,106 @@
+"""A task built from the user's own CSV/TSV/JSONL files.
+
+The label set is read from the training file (sorted, so it does not depend on row order); a
+label in the dev file that never occurs in training is an error, not a silent drop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from infoprompt.data.example import Example
+from infoprompt.data.readers import BadRowPolicy, read_table, require_field
+from infoprompt.data.tasks import TaskSpec
+from infoprompt.errors import ConfigError, DataError
+
+
+def parse_verbalizer(text: str | None) -> dict[str, str]:
+    """Parse `LABEL=word,LABEL=word` into a dict."""
+    if not text:
+        return {}
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if "=" not in item:
+            raise ConfigError(f"--verbalizer: expected LABEL=word, got '{item}'")
+        label, word = item.split("=", 1)
+        if not label.strip() or not word.strip():
+            raise ConfigError(f"--verbalizer: empty label or word in '{item}'")
+        out[label.strip()] = word.strip()
+    return out
+
+
+def _raw_label(row: dict, field: str, where: str) -> str:
+    return require_field(row, field, where).strip()
+
+
+def make_custom_task(
+    train_file: str | Path,
+    dev_file: str | Path | None,
+    text_fields: list[str],
+    label_field: str,
+    verbalizer: dict[str, str] | None = None,
+    policy: BadRowPolicy | None = None,
+    name: str = "custom",
+) -> TaskSpec:
+    """Scan the training file for the label set and build a TaskSpec that knows its files."""
+    if not 1 <= len(text_fields) <= 2:
+        raise ConfigError("--text-fields: give one field, or two for sentence pairs (a,b)")
+    policy = policy or BadRowPolicy()
+    labels: set[str] = set()
+    for line, row in read_table(Path(train_file), policy):
+        try:
+            labels.add(_raw_label(row, label_field, f"{train_file}:{line}"))
+        except DataError as err:
+            policy.handle(str(err))
+    if len(labels) < 2:
+        raise DataError(f"{train_file}: field '{label_field}': need at least 2 distinct labels, found {sorted(labels)}")
+    label_names = sorted(labels)
+    verbalizer = verbalizer or {}
+    unknown = set(verbalizer) - labels
+    if unknown:
+        raise ConfigError(f"--verbalizer: labels {sorted(unknown)} do not occur in {train_file}")
+    splits = {"train": str(train_file)}
+    if dev_file:
+        splits["dev"] = str(dev_file)
+    return TaskSpec(
+        name=name,
+        label_names=label_names,
+        verbalizer=[verbalizer.get(label, label) for label in label_names],
+        metrics=["accuracy", "macro_f1"],
+        primary_metric="accuracy",
+        pair=len(text_fields) == 2,
+        text_fields=list(text_fields),
+        label_field=label_field,
+        splits=splits,
+    )
+
+
+def rows_to_examples(
+    rows, task: TaskSpec, path: str | Path, policy: BadRowPolicy, *, labelled: bool = True
+) -> list[Example]:
+    """Convert reader rows into Examples, validating text fields and labels per row."""
+    out = []
+    for line, row in rows:
+        where = f"{path}:{line}"
+        try:
+            texts = [require_field(row, name, where) for name in task.text_fields]
+            label = None
+            if labelled:
+                raw = _raw_label(row, task.label_field, where)
+                if raw not in task.label_names:
+                    raise DataError(
+                        f"{where}: field '{task.label_field}': unknown label '{raw}' "
+                        f"(labels seen in training: {task.label_names})"
+                    )
+                label = task.label_names.index(raw)
+            out.append(Example(texts[0], texts[1] if task.pair else None, label, where))
+        except DataError as err:
+            policy.handle(str(err))
+    return out
+
+
+def load_custom_split(task: TaskSpec, split: str, policy: BadRowPolicy) -> list[Example]:
+    if split not in task.splits:
+        raise ConfigError(f"custom task has no '{split}' file (give --{split}-file)")
+    path = Path(task.splits[split])
+    return rows_to_examples(read_table(path, policy), task, path, policy)

@@ -1,0 +1,18 @@
+"""The unit of data that flows from readers to templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled (or unlabelled, label=None) text or text pair, with where it came from.
+
+    `source` is "file:line" so that any later error can still point the user at the row.
+    """
+
+    text_a: str
+    text_b: str | None = None
+    label: int | None = None
+    source: str = ""

@@ -1,0 +1,106 @@
+"""Task definitions: label set, verbalizer, metrics, and how to read each split.
+
+A task carries its metric names and its primary metric, so the training loop and the reports read
+them instead of special-casing a task.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from infoprompt.data.example import Example
+from infoprompt.data.readers import BadRowPolicy
+from infoprompt.errors import ConfigError
+
+DATA_ENV = "INFOPROMPT_DATA"
+
+Loader = Callable[[str, "Path | None", BadRowPolicy], list[Example]]
+
+
+@dataclass
+class TaskSpec:
+    """Everything downstream needs to know about a task (serialisable into a checkpoint)."""
+
+    name: str
+    label_names: list[str]
+    verbalizer: list[str]
+    metrics: list[str]
+    primary_metric: str
+    pair: bool = False
+    text_fields: list[str] = field(default_factory=lambda: ["sentence"])
+    label_field: str = "label"
+    splits: dict[str, str] = field(default_factory=dict)  # custom tasks: split name -> file path
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TaskSpec:
+        return cls(**data)
+
+
+_REGISTRY: dict[str, tuple[TaskSpec, Loader]] = {}
+
+
+def register_task(spec: TaskSpec, loader: Loader) -> None:
+    _REGISTRY[spec.name] = (spec, loader)
+
+
+def list_tasks() -> list[str]:
+    _ensure_builtin()
+    return sorted(_REGISTRY) + ["custom"]
+
+
+def get_task(name: str) -> TaskSpec:
+    _ensure_builtin()
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown task '{name}' (choose from: {', '.join(list_tasks())})")
+    spec = _REGISTRY[name][0]
+    return TaskSpec.from_dict(spec.to_dict())
+
+
+def load_split(
+    task: TaskSpec,
+    split: str,
+    data_dir: Path | None = None,
+    policy: BadRowPolicy | None = None,
+) -> list[Example]:
+    """Read one split ("train" or "dev") of a task from files, or from the hub if no dir is known."""
+    _ensure_builtin()
+    policy = policy or BadRowPolicy()
+    if task.splits:  # a custom task: its files are part of the spec
+        from infoprompt.data.custom import load_custom_split
+
+        return load_custom_split(task, split, policy)
+    if task.name not in _REGISTRY:
+        raise ConfigError(f"unknown task '{task.name}'")
+    return _REGISTRY[task.name][1](split, resolve_data_dir(data_dir), policy)
+
+
+def resolve_data_dir(cli_value: str | Path | None) -> Path | None:
+    """Data lookup order: --data-dir, then $INFOPROMPT_DATA, then None (meaning: the hub)."""
+    value = cli_value if cli_value not in (None, "") else os.environ.get(DATA_ENV) or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        source = "--data-dir" if cli_value else f"${DATA_ENV}"
+        raise ConfigError(f"{source}: data directory '{path}' does not exist")
+    return path
+
+
+_BUILTIN_LOADED = False
+
+
+def _ensure_builtin() -> None:
+    global _BUILTIN_LOADED
+    if not _BUILTIN_LOADED:
+        _BUILTIN_LOADED = True
+        from infoprompt.data import glue  # noqa: F401  (registers the GLUE tasks)

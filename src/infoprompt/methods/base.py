@@ -1,0 +1,173 @@
+"""What every method shares: a config dataclass, a registry, and the frozen prompted encoder.
+
+A method is an `nn.Module` whose `forward(batch)` returns a `MethodOutput`: logits plus a dict of
+named loss terms and their weights. The training loop sums `weight * term` and logs every term; it
+never asks which method it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from infoprompt.backbones import Backbone
+from infoprompt.data.tasks import TaskSpec
+from infoprompt.errors import ConfigError
+from infoprompt.readout import read_out, resolve_readout
+
+
+@dataclass
+class MethodConfig:
+    """Options shared by the prompt methods. Subclasses add their own fields."""
+
+    n_prompts: int = 4
+    readout: str = "auto"  # auto | mask | mean | cls (see infoprompt.readout)
+    prompt_init: str = "vocab"  # vocab (sampled token embeddings) | random | text:<words>
+    layout: str = "warp"  # where prompt slots go (see infoprompt.prompting.template)
+
+    def validate(self) -> None:
+        if self.n_prompts < 1:
+            raise ConfigError(f"--n-prompts must be >= 1, got {self.n_prompts}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MethodConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown option(s) for this method: {sorted(unknown)}")
+        return cls(**data)
+
+
+@dataclass
+class MethodOutput:
+    """Logits (B, C) and named loss terms; `weights[name]` multiplies `losses[name]` in the total."""
+
+    logits: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    weights: dict[str, float]
+
+    def total(self) -> torch.Tensor:
+        return sum(self.weights.get(name, 1.0) * value for name, value in self.losses.items())
+
+
+_METHODS: dict[str, tuple[type[MethodConfig], type[PromptMethod]]] = {}
+
+
+def register_method(name: str, config_cls: type[MethodConfig]):
+    """Class decorator: make a method available by name to the CLI, API and checkpoints."""
+
+    def wrap(cls):
+        cls.method_name = name
+        _METHODS[name] = (config_cls, cls)
+        return cls
+
+    return wrap
+
+
+def list_methods() -> list[str]:
+    return sorted(_METHODS)
+
+
+def method_classes(name: str) -> tuple[type[MethodConfig], type[PromptMethod]]:
+    if name not in _METHODS:
+        raise ConfigError(f"unknown method '{name}' (choose from: {', '.join(list_methods())})")
+    return _METHODS[name]
+
+
+def build_method(name: str, backbone: Backbone, task: TaskSpec, config: MethodConfig | dict | None = None) -> PromptMethod:
+    """Instantiate a registered method on a backbone for a task."""
+    config_cls, method_cls = method_classes(name)
+    if config is None:
+        config = config_cls()
+    elif isinstance(config, dict):
+        config = config_cls.from_dict(config)
+    config.validate()
+    return method_cls(config, backbone, task)
+
+
+class PromptMethod(nn.Module):
+    """Base class: holds the frozen backbone and runs it with prompts scattered into their slots."""
+
+    method_name: ClassVar[str] = "base"
+    default_layout: ClassVar[str] = "warp"
+
+    def __init__(self, config: MethodConfig, backbone: Backbone, task: TaskSpec):
+        super().__init__()
+        self.config = config
+        self.task = task
+        self.backbone = backbone.model
+        self.backbone_info = backbone
+        self.readout = resolve_readout(config.readout, backbone.has_mlm_head)
+        self._backbone_training = backbone.model.training  # the dropout policy chosen at load time
+        self.prompt_masker: nn.Module | None = None  # set by pruning (XPrompt) to mask tokens/pieces
+
+    # -- the frozen backbone stays in the mode its dropout policy chose -------------------------
+    def train(self, mode: bool = True) -> PromptMethod:
+        super().train(mode)
+        self.backbone.train(self._backbone_training and mode)
+        return self
+
+    @property
+    def hidden_size(self) -> int:
+        return self.backbone_info.hidden_size
+
+    def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
+        return self.backbone.get_input_embeddings()(input_ids)
+
+    def initial_prompts(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(n, D) starting values: sampled vocabulary embeddings, random normal, or a text's tokens."""
+        weight = self.backbone.get_input_embeddings().weight.detach()
+        init = self.config.prompt_init
+        if init == "vocab":
+            ids = torch.randint(1000, weight.shape[0], (n,), generator=generator) if weight.shape[0] > 2000 \
+                else torch.randint(0, weight.shape[0], (n,), generator=generator)
+            return weight[ids].clone()
+        if init == "random":
+            return torch.randn(n, weight.shape[1], generator=generator) * weight.std()
+        if init.startswith("text:"):
+            ids = self.backbone_info.tokenizer(init[5:], add_special_tokens=False)["input_ids"]
+            if not ids:
+                raise ConfigError(f"--prompt-init '{init}' tokenises to nothing")
+            ids = (ids * n)[:n]
+            return weight[ids].clone()
+        raise ConfigError(f"--prompt-init must be vocab, random or text:<words>, got '{init}'")
+
+    def mask_prompts(self, prompts: torch.Tensor) -> torch.Tensor:
+        """The XPrompt seam: pruning masks act on (B, np, D) prompts of any method."""
+        return prompts if self.prompt_masker is None else self.prompt_masker(prompts)
+
+    def encode(self, batch: dict, prompts: torch.Tensor) -> torch.Tensor:
+        """Run the backbone on the template with `prompts` (B, np, D) in the slots; return Z (B, D)."""
+        embeds = self.word_embeddings(batch["input_ids"])
+        slot = batch["prompt_index"]
+        rows = torch.arange(embeds.shape[0], device=embeds.device).unsqueeze(1).expand_as(slot)
+        placed = prompts[rows, slot.clamp(min=0)]
+        embeds = torch.where((slot >= 0).unsqueeze(-1), placed.to(embeds.dtype), embeds)
+        hidden = self.backbone(
+            inputs_embeds=embeds,
+            attention_mask=batch["attention_mask"],
+            token_type_ids=batch["token_type_ids"] if self._uses_token_types() else None,
+        ).last_hidden_state
+        return read_out(self.readout, hidden, batch["attention_mask"], batch["mask_pos"])
+
+    def _uses_token_types(self) -> bool:
+        return getattr(self.backbone.config, "type_vocab_size", 0) > 1
+
+    def forward(self, batch: dict) -> MethodOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- what a checkpoint holds ----------------------------------------------------------------
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Trainable parameters plus the method's own buffers (e.g. pruning masks); never the backbone."""
+        state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+        state.update({n: b for n, b in self.named_buffers() if not n.startswith("backbone.")})
+        return state
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -1,0 +1,20 @@
+"""WARP (Hambardzumyan et al. 2021): free prompts in the template's slots around the mask, and
+class embeddings initialised from verbalizer words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from infoprompt.methods.base import MethodConfig, register_method
+from infoprompt.methods.prompt_tuning import FreePromptMethod
+
+
+@dataclass
+class WarpConfig(MethodConfig):
+    layout: str = "warp"
+    seed: int = 0
+
+
+@register_method("warp", WarpConfig)
+class Warp(FreePromptMethod):
+    """Same parameters as prompt tuning; only the template layout differs."""

@@ -1,0 +1,59 @@
+"""Tiny random backbones for tests and examples: built offline in well under a second.
+
+They cover the code paths of model families that do not ship offline (RoBERTa's `<mask>`/`</s></s>`
+conventions, MLM-headed encoders) without downloading anything.
+"""
+
+from __future__ import annotations
+
+import torch
+
+CORPUS = [
+    "a great movie with a wonderful cast", "a terrible film , boring and long", "the plot is thin but fun",
+    "yes , the first sentence entails the second one", "no , these sentences are not the same",
+    "it is equivalent to that statement", "this is positive", "this is negative", "hello world",
+    "one two three four five six seven eight nine ten", "the quick brown fox jumps over the lazy dog",
+]
+
+
+def tiny_roberta_tokenizer():
+    """A byte-level BPE tokenizer with RoBERTa's specials (<s>, </s>, <pad>, <mask>), trained in memory."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(CORPUS * 5, vocab_size=400, min_frequency=1,
+                            special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    bpe.post_processor = processors.RobertaProcessing(("</s>", bpe.token_to_id("</s>")), ("<s>", bpe.token_to_id("<s>")))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>",
+    )
+
+
+def minilm_tokenizer():
+    from transformers import AutoTokenizer
+
+    from infoprompt.backbones import minilm_path
+
+    return AutoTokenizer.from_pretrained(minilm_path())
+
+
+def make_tiny_backbone(kind: str, tokenizer, mlm: bool = True, seed: int = 0):
+    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+
+    from infoprompt.backbones import load_backbone
+
+    torch.manual_seed(seed)
+    common = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    if kind == "bert":
+        config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=256, **common)
+        config.architectures = ["BertForMaskedLM"] if mlm else ["BertModel"]
+        model = BertModel(config)
+    else:
+        config = RobertaConfig(vocab_size=len(tokenizer), max_position_embeddings=260, pad_token_id=tokenizer.pad_token_id,
+                               type_vocab_size=1, **common)
+        config.architectures = ["RobertaForMaskedLM"] if mlm else ["RobertaModel"]
+        model = RobertaModel(config)
+    return load_backbone(f"tiny-{kind}", model=model, tokenizer=tokenizer)

@@ -1,0 +1,84 @@
+"""End-to-end checks on the real MiniLM backbone with a few dozen real SST-2 rows (a custom task)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infoprompt.cli import main
+
+
+@pytest.fixture(scope="module")
+def sst2_files(tmp_path_factory, request):
+    from conftest import SHARED_DATA
+
+    source = SHARED_DATA / "glue" / "sst2" / "train.tsv"
+    if not source.is_file():
+        pytest.skip("real data not available")
+    lines = source.read_text(encoding="utf-8").splitlines()
+    folder = tmp_path_factory.mktemp("sst2small")
+    header, rows = lines[0], lines[1:]
+    (folder / "train.tsv").write_text("\n".join([header, *rows[:48]]) + "\n", encoding="utf-8")
+    (folder / "dev.tsv").write_text("\n".join([header, *rows[1000:1040]]) + "\n", encoding="utf-8")
+    (folder / "input.jsonl").write_text("".join(json.dumps({"sentence": r.split("\t")[0]}) + "\n" for r in rows[2000:2005]))
+    return folder
+
+
+def run_json(capsys, argv: list[str]) -> dict:
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def train_args(files, out, method="infoprompt", seed=0):
+    return ["train", "--task", "custom", "--train-file", str(files / "train.tsv"), "--dev-file", str(files / "dev.tsv"),
+            "--text-fields", "sentence", "--label-field", "label", "--verbalizer", "0=terrible,1=great",
+            "--method", method, "--epochs", "2", "--seed", str(seed), "--output", str(out), "--json", "--quiet"]
+
+
+@pytest.mark.parametrize("method", ["infoprompt", "warp"])
+def test_train_evaluate_predict_round_trip(sst2_files, tmp_path, capsys, method):
+    summary = run_json(capsys, train_args(sst2_files, tmp_path / "run", method))
+    assert {"task", "method", "backbone", "seed", "shots", "n_prompts", "trainable_params", "train_seconds", "dev"} <= set(summary)
+    assert summary["readout"] == "mean" and summary["backbone"] == "minilm"
+    assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "learning_curve.png").is_file()
+    log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert sum(r["type"] == "train" for r in log) == 12 and sum(r["type"] == "eval" for r in log) == 2
+    if method == "infoprompt":
+        assert set(log[0]["losses"]) == {"pred", "rep", "head", "kl"}
+    evaluated = run_json(capsys, ["evaluate", "--checkpoint", str(tmp_path / "run"), "--json"])
+    assert evaluated["dev"] == summary["dev"]  # exactly, not approximately
+    assert main(["predict", "--checkpoint", str(tmp_path / "run"), "--input", str(sst2_files / "input.jsonl"),
+                 "--output", str(tmp_path / "pred.tsv")]) == 0
+    lines = (tmp_path / "pred.tsv").read_text().splitlines()
+    assert lines[0] == "source\tprediction" and len(lines) == 6
+    assert all(line.split("\t")[1] in ("0", "1") for line in lines[1:])
+
+
+def test_same_seed_gives_identical_metrics(sst2_files, tmp_path, capsys):
+    a = run_json(capsys, train_args(sst2_files, tmp_path / "a", "idpg", seed=5))
+    b = run_json(capsys, train_args(sst2_files, tmp_path / "b", "idpg", seed=5))
+    assert a["dev"] == b["dev"]
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, sst2_files):
+    bad = tmp_path / "dev.tsv"
+    bad.write_text("sentence\tlabel\ngood\t1\nbroken row without label\n")
+    code = main(["train", "--task", "custom", "--train-file", str(sst2_files / "train.tsv"), "--dev-file", str(bad),
+                 "--text-fields", "sentence", "--epochs", "1", "--output", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert f"{bad}:3: missing field 'label'" in err[0]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--task", "nope"], "unknown task 'nope'"),
+    (["train", "--method", "nope"], "unknown method 'nope'"),
+    (["train", "--n-prompts", "0"], "--n-prompts must be >= 1"),
+    (["train", "--method", "warp", "--beta", "0.1"], "--beta do(es) not apply to method 'warp'"),
+    (["evaluate", "--checkpoint", "/nonexistent/run"], "checkpoint directory not found"),
+])
+def test_config_errors_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
