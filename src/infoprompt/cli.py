@@ -13,7 +13,7 @@ from infoprompt.errors import InfoPromptError
 METHOD_FLAGS = {
     "beta": float, "gamma": float, "negatives": int, "head_negatives": str, "head_bilinear": str,
     "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
-    "generator": str, "generator_input": str, "prompt_init": str, "layout": str,
+    "generator": str, "generator_input": str, "classifier_input": str, "prompt_init": str, "layout": str,
 }
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
 

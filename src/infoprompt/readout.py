@@ -12,7 +12,7 @@ import torch
 
 from infoprompt.errors import ConfigError
 
-READOUTS = ("auto", "mask", "mean", "cls")
+READOUTS = ("auto", "mask", "mean", "mean-text", "cls")
 
 
 def resolve_readout(choice: str, has_mlm_head: bool) -> str:
@@ -23,13 +23,26 @@ def resolve_readout(choice: str, has_mlm_head: bool) -> str:
     return choice
 
 
-def read_out(kind: str, hidden: torch.Tensor, attention_mask: torch.Tensor, mask_pos: torch.Tensor) -> torch.Tensor:
-    """(B, L, D) hidden states -> (B, D) representation Z."""
+def read_out(
+    kind: str, hidden: torch.Tensor, attention_mask: torch.Tensor, mask_pos: torch.Tensor,
+    prompt_index: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(B, L, D) hidden states -> (B, D) representation Z.
+
+    `mean-text` averages only the input's own tokens (no prompt slot, no mask): the pooling a
+    sentence-embedding model was trained with, while the prompts still act through attention.
+    """
     if kind == "mask":
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), mask_pos]
     if kind == "cls":
         return hidden[:, 0]
-    if kind == "mean":
-        weights = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    if kind in ("mean", "mean-text"):
+        keep = attention_mask.bool()
+        if kind == "mean-text":
+            keep = keep.clone()
+            keep[torch.arange(hidden.shape[0], device=hidden.device), mask_pos] = False
+            if prompt_index is not None:
+                keep &= prompt_index < 0
+        weights = keep.to(hidden.dtype).unsqueeze(-1)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
     raise ConfigError(f"unknown readout '{kind}'")

@@ -41,3 +41,21 @@ def test_data_dir_order(monkeypatch, tmp_path, shared_data):
 def test_unknown_task():
     with pytest.raises(ConfigError, match="unknown task 'qqp'"):
         get_task("qqp")
+
+
+def test_hub_fallback_maps_fields(monkeypatch):
+    """Without a data dir the loaders read the hub's GLUE copy; check the field mapping offline."""
+    import datasets
+
+    calls = []
+
+    def fake_load(name, config, split):
+        calls.append((name, config, split))
+        return [{"sentence1": "a", "sentence2": "b", "label": 1}] if config == "mrpc" else [{"sentence": "s", "label": 0}]
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    mrpc = load_split(get_task("mrpc"), "dev", None)
+    sst2 = load_split(get_task("sst2"), "train", None)
+    assert calls == [("nyu-mll/glue", "mrpc", "validation"), ("nyu-mll/glue", "sst2", "train")]
+    assert (mrpc[0].text_a, mrpc[0].text_b, mrpc[0].label) == ("a", "b", 1)
+    assert (sst2[0].text_a, sst2[0].label) == ("s", 0)

@@ -154,7 +154,7 @@ class PromptMethod(nn.Module):
             attention_mask=batch["attention_mask"],
             token_type_ids=batch["token_type_ids"] if self._uses_token_types() else None,
         ).last_hidden_state
-        return read_out(self.readout, hidden, batch["attention_mask"], batch["mask_pos"])
+        return read_out(self.readout, hidden, batch["attention_mask"], batch["mask_pos"], slot)
 
     def _uses_token_types(self) -> bool:
         return getattr(self.backbone.config, "type_vocab_size", 0) > 1

@@ -11,7 +11,8 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
   instead of near-zero vectors. (The spec's per-token W_up_i·W_down_i is `--generator per_token`.)
 - Φ(X) depends on no trainable parameter, so it is computed once per distinct input and cached
   (content-addressed by its token ids); steps then cost about one prompted forward and backward.
-  Caching is off when backbone dropout is on, since Φ(X) is then random.
+  Φ(X) is always computed with the backbone in eval mode, so it stays deterministic (and
+  cacheable) when `--backbone-dropout on` regularises the prompted pass.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class IDPG(PromptMethod):
 
     @property
     def caching(self) -> bool:
-        return self.config.cache_prompt_free and not self._backbone_training
+        return self.config.cache_prompt_free
 
     def _run_prompt_free(self, batch: dict, rows: list[int]) -> torch.Tensor:
         """Encode the prompt-free sequences of `rows` -> (len(rows), 2, D) holding (P', Z')."""
@@ -114,10 +115,15 @@ class IDPG(PromptMethod):
         ids = batch["free_ids"][sel, :width]
         attention = attention[:, :width]
         kwargs = {"token_type_ids": batch["free_token_type_ids"][sel, :width]} if self._uses_token_types() else {}
-        with torch.no_grad():
-            hidden = self.backbone(input_ids=ids, attention_mask=attention, **kwargs).last_hidden_state
-            z_free = read_out(self.readout, hidden, attention, batch["free_mask_pos"][sel])
-            p_free = hidden[:, 0] if self.generator_input == "cls" else z_free
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            with torch.no_grad():
+                hidden = self.backbone(input_ids=ids, attention_mask=attention, **kwargs).last_hidden_state
+        finally:
+            self.backbone.train(was_training)
+        z_free = read_out(self.readout, hidden, attention, batch["free_mask_pos"][sel])
+        p_free = hidden[:, 0] if self.generator_input == "cls" else z_free
         return torch.stack([p_free, z_free], dim=1)
 
     def _device(self) -> torch.device:

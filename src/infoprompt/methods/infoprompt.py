@@ -49,6 +49,7 @@ class InfoPromptConfig(IDPGConfig):
     nce_clamp_mode: str = "scale"
     log_sigma_min: float = -2.0
     log_sigma_max: float = 10.0
+    classifier_input: str = "bottleneck"  # bottleneck (public implementation) | z (the head reads Z directly)
 
     def validate(self) -> None:
         super().validate()
@@ -63,6 +64,8 @@ class InfoPromptConfig(IDPGConfig):
             raise ConfigError(f"--head-bilinear must be trainable or identity, got '{self.head_bilinear}'")
         if self.nce_clamp_mode not in CLAMP_MODES:
             raise ConfigError(f"--nce-clamp-mode must be one of {CLAMP_MODES}")
+        if self.classifier_input not in ("bottleneck", "z"):
+            raise ConfigError(f"--classifier-input must be bottleneck or z, got '{self.classifier_input}'")
         if self.latent < 1:
             raise ConfigError(f"--latent must be >= 1, got {self.latent}")
 
@@ -120,7 +123,7 @@ class InfoPrompt(IDPG):
         z = self.encode(batch, prompts)
         mu, log_sigma = self.bottleneck(z)
         z_hat = self.bottleneck.sample(mu, log_sigma) if self.training else self.bottleneck.to_hidden(mu)
-        logits = self.head(z_hat)
+        logits = self.head(z_hat if cfg.classifier_input == "bottleneck" else z)
         losses: dict[str, torch.Tensor] = {}
         if "labels" in batch:
             losses["pred"] = F.cross_entropy(logits, batch["labels"])
