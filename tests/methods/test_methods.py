@@ -83,7 +83,7 @@ def test_readout_auto_follows_the_mlm_head(bert_tokenizer):
     mlm = make_tiny_backbone("bert", bert_tokenizer, mlm=True)
     plain = make_tiny_backbone("bert", bert_tokenizer, mlm=False)
     assert build_method("warp", mlm, get_task("sst2")).readout == "mask"
-    assert build_method("warp", plain, get_task("sst2")).readout == "mean"
+    assert build_method("warp", plain, get_task("sst2")).readout == "mean-text"
     assert build_method("warp", plain, get_task("sst2"), {"readout": "cls"}).readout == "cls"
 
 

@@ -58,7 +58,14 @@ def _hub(name: str, split: str, convert) -> list[Example]:
     import datasets
 
     hub_split = "validation" if split == "dev" else split
-    data = datasets.load_dataset(HUB_DATASET, name, split=hub_split)
+    try:
+        data = datasets.load_dataset(HUB_DATASET, name, split=hub_split)
+    except (OSError, ConnectionError, ValueError) as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(
+            f"no data directory given and the hub copy of {HUB_DATASET}/{name} cannot be loaded ({first}); "
+            "give --data-dir or set INFOPROMPT_DATA"
+        ) from None
     return [convert(f"hub:{HUB_DATASET}/{name}/{hub_split}:{i}", row) for i, row in enumerate(data)]
 
 
