@@ -10,10 +10,8 @@ from infoprompt.cli import main
 
 
 @pytest.fixture(scope="module")
-def sst2_files(tmp_path_factory, request):
-    from conftest import SHARED_DATA
-
-    source = SHARED_DATA / "glue" / "sst2" / "train.tsv"
+def sst2_files(tmp_path_factory, shared_data):
+    source = shared_data / "glue" / "sst2" / "train.tsv"
     if not source.is_file():
         pytest.skip("real data not available")
     lines = source.read_text(encoding="utf-8").splitlines()
