@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 
@@ -15,6 +16,10 @@ METHOD_FLAGS = {
     "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
     "generator": str, "generator_input": str, "classifier_input": str, "prompt_init": str, "layout": str,
 }
+# Each extra command lives in its own package and exposes add_parser(subparsers); add one line here.
+SUBCOMMAND_MODULES = (
+    "infoprompt.theory.cli",
+)
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
 
 
@@ -134,12 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_predict(sub)
-    try:
-        from infoprompt.theory.cli import add_parser as add_theory
-    except ImportError:  # the theory lab is optional at import time
-        add_theory = None
-    if add_theory is not None:
-        add_theory(sub)
+    for module_name in SUBCOMMAND_MODULES:
+        importlib.import_module(module_name).add_parser(sub)
     return parser
 
 
