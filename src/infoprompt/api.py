@@ -45,7 +45,7 @@ class TrainConfig:
     n_prompts: int = 4
     epochs: int = 30
     batch_size: int = 8
-    lr: float = 1e-3
+    lr: float | None = None  # None: the method's own default (prompts 1e-3; full fine-tuning far lower)
     weight_decay: float = 0.0
     schedule: str = "constant"
     eval_every: int | None = None
@@ -116,6 +116,14 @@ def _method_config(cfg: TrainConfig):
     return config_cls(**options)
 
 
+def resolve_lr(cfg: TrainConfig) -> float:
+    """The learning rate a run uses: the user's, else the method's `default_lr`."""
+    if cfg.lr is not None:
+        return cfg.lr
+    _, method_cls = method_classes(cfg.method)
+    return float(getattr(method_cls, "default_lr", 1e-3))
+
+
 def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
     """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir."""
     wall_start = time.perf_counter()
@@ -124,7 +132,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
     method_config = _method_config(cfg)
     method_config.validate()
     trainer_config = TrainerConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=resolve_lr(cfg), weight_decay=cfg.weight_decay,
         schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
         progress=cfg.progress, device=cfg.device,
     )
@@ -174,8 +182,16 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         "steps": result.steps,
         "best_step": result.best_step,
         "dev": result.best_metrics,
+        "lr": trainer_config.lr,
         "run_dir": str(run_dir),
     }
+    if task.has_test:
+        # The official test split is scored once, with the checkpoint chosen on dev.
+        test_examples = load_split(task, "test", data_dir, policy)
+        best = load(run_dir, backbone)
+        best.method.to(cfg.device)
+        summary["test"] = evaluate_features(best.method, best.template.encode(test_examples), task.metrics,
+                                            cfg.eval_batch_size, cfg.device)
     if policy.skipped:
         summary["skipped_rows"] = len(policy.skipped)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)

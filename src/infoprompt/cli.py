@@ -35,7 +35,7 @@ def _add_train(sub) -> None:
     p.add_argument("--n-prompts", type=int, default=4)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, help="default: the method's own (1e-3 for prompts)")
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--schedule", default="constant", choices=["constant", "linear"])
     p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: each epoch)")

@@ -33,6 +33,9 @@ class TaskSpec:
     text_fields: list[str] = field(default_factory=lambda: ["sentence"])
     label_field: str = "label"
     splits: dict[str, str] = field(default_factory=dict)  # custom tasks: split name -> file path
+    # True when the loader also serves a labelled "test" split (e.g. SemEval's official test file):
+    # training then scores the best checkpoint on it and reports it beside the dev metrics.
+    has_test: bool = False
 
     @property
     def num_labels(self) -> int:
@@ -72,7 +75,7 @@ def load_split(
     data_dir: Path | None = None,
     policy: BadRowPolicy | None = None,
 ) -> list[Example]:
-    """Read one split ("train" or "dev") of a task from files, or from the hub if no dir is known."""
+    """Read one split ("train", "dev", or "test" where the task has one) of a task from files, or from the hub if no dir is known."""
     _ensure_builtin()
     policy = policy or BadRowPolicy()
     if task.splits:  # a custom task: its files are part of the spec

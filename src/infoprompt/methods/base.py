@@ -96,6 +96,7 @@ class PromptMethod(nn.Module):
 
     method_name: ClassVar[str] = "base"
     default_layout: ClassVar[str] = "warp"
+    default_lr: ClassVar[float] = 1e-3  # used when the user gives no --lr
 
     def __init__(self, config: MethodConfig, backbone: Backbone, task: TaskSpec):
         super().__init__()
