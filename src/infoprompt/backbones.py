@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from torch import nn
 
@@ -101,6 +102,9 @@ def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module |
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in every run's output
     if model is None:
         resolved = ALIASES[name_or_path]() if name_or_path in ALIASES else name_or_path
+        looks_local = str(resolved).startswith((".", "/", "~")) or Path(str(resolved)).expanduser().exists()
+        if looks_local and not Path(str(resolved)).expanduser().is_dir():
+            raise ConfigError(f"--backbone '{name_or_path}': no such model directory")
         try:
             tokenizer = AutoTokenizer.from_pretrained(resolved)
             model = AutoModel.from_pretrained(resolved)

@@ -29,7 +29,8 @@ class BadRowPolicy:
     def handle(self, message: str) -> None:
         if not self.skip:
             raise DataError(message)
-        self.skipped.append(message)
+        if message not in self.skipped:  # a file read twice (labels, then rows) reports a row once
+            self.skipped.append(message)
 
     def summary(self, show: int = 3) -> str:
         head = "; ".join(self.skipped[:show])

@@ -88,6 +88,13 @@ class PromptFreeCache:
     def clear(self) -> None:
         self._store.clear()
 
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The cache as named tensors (hex key -> value), so a resumed run reuses the same bits."""
+        return {key.hex(): value for key, value in self._store.items()}
+
+    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._store = {bytes.fromhex(name): value for name, value in tensors.items()}
+
 
 @register_method("idpg", IDPGConfig)
 class IDPG(PromptMethod):
@@ -125,6 +132,13 @@ class IDPG(PromptMethod):
         z_free = read_out(self.readout, hidden, attention, batch["free_mask_pos"][sel])
         p_free = hidden[:, 0] if self.generator_input == "cls" else z_free
         return torch.stack([p_free, z_free], dim=1)
+
+    def export_run_state(self) -> dict[str, torch.Tensor]:
+        return {f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}
+
+    def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        prefix = "prompt_free_cache."
+        self.cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
     def _device(self) -> torch.device:
         return self.generator.bias.device
