@@ -170,5 +170,12 @@ class PromptMethod(nn.Module):
         state.update({n: b for n, b in self.named_buffers() if not n.startswith("backbone.")})
         return state
 
+    def export_run_state(self) -> dict[str, torch.Tensor]:
+        """Run-time state that is not a parameter but must survive `--resume` exactly (e.g. caches)."""
+        return {}
+
+    def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of `export_run_state`."""
+
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
