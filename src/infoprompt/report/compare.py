@@ -1,0 +1,55 @@
+"""Paired comparison of two methods over seeds: is A's average better than B's, and by how much?
+
+Runs with the same seed see the same few-shot draw, so the difference is paired by seed: for each
+seed, average A - B over every (task, shots, n_prompts) cell that both methods have; report the mean
+and the sample std (ddof=1) of those per-seed differences, plus each cell's mean difference.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from infoprompt.errors import ConfigError
+from infoprompt.report.runs import RunRecord
+
+
+def variant(record: RunRecord) -> str:
+    """A method name, with its ablation when it has one (e.g. `infoprompt:no-head`)."""
+    ablation = record.args.get("ablation")
+    return f"{record.method}:{ablation}" if ablation and ablation != "none" else record.method
+
+
+def paired_difference(records: list[RunRecord], a: str, b: str) -> dict:
+    scores: dict[tuple, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    for record in records:
+        name = variant(record)
+        if name in (a, b):
+            cell = (record.task, record.shots, record.n_prompts)
+            scores[cell][record.seed][name] = record.score()
+    per_seed: dict[int, list[float]] = defaultdict(list)
+    cells = {}
+    for cell, by_seed in sorted(scores.items(), key=lambda kv: str(kv[0])):
+        diffs = {seed: s[a] - s[b] for seed, s in by_seed.items() if a in s and b in s}
+        if not diffs:
+            continue
+        cells[cell] = statistics.mean(diffs.values())
+        for seed, d in diffs.items():
+            per_seed[seed].append(d)
+    if not per_seed:
+        raise ConfigError(f"no (task, shots, seed) where both '{a}' and '{b}' finished")
+    n_cells = max(len(v) for v in per_seed.values())
+    seed_means = [statistics.mean(v) for v in per_seed.values() if len(v) == n_cells]
+    return {
+        "a": a, "b": b, "cells": len(cells), "seeds": len(seed_means),
+        "mean": statistics.mean(seed_means),
+        "std": statistics.stdev(seed_means) if len(seed_means) > 1 else float("nan"),
+        "per_cell": {f"{t} shots={s} np={n}": d for (t, s, n), d in cells.items()},
+    }
+
+
+def format_difference(result: dict) -> str:
+    lines = [f"{result['a']} - {result['b']}: {100 * result['mean']:+.2f} ± {100 * result['std']:.2f} points "
+             f"(mean ± sample std over {result['seeds']} seeds of the per-seed average over {result['cells']} cells)"]
+    lines += [f"  {cell}: {100 * d:+.2f}" for cell, d in result["per_cell"].items()]
+    return "\n".join(lines)
