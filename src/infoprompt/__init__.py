@@ -7,7 +7,10 @@ from infoprompt.errors import InfoPromptError
 
 __version__ = "0.1.0"
 
-__all__ = ["InfoPromptError", "__version__", "train", "evaluate", "predict", "load", "TrainConfig"]
+__all__ = ["InfoPromptError", "__version__", "train", "evaluate", "predict", "load", "TrainConfig",
+           "estimate_prompt_cmi", "loss_landscape", "learning_curves"]
+
+_ANALYSIS = {"estimate_prompt_cmi", "loss_landscape", "learning_curves"}
 
 
 def __getattr__(name: str):
@@ -16,4 +19,8 @@ def __getattr__(name: str):
         from infoprompt import api
 
         return getattr(api, name)
+    if name in _ANALYSIS:
+        from infoprompt import analysis
+
+        return getattr(analysis, name)
     raise AttributeError(name)

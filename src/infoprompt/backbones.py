@@ -61,7 +61,7 @@ class Backbone:
     def fingerprint(self) -> dict:
         """What must match between a checkpoint and the backbone it is loaded onto."""
         weight = self.input_embeddings.weight.detach()
-        digest = hashlib.sha256(weight[: min(64, weight.shape[0])].float().numpy().tobytes()).hexdigest()[:16]
+        digest = hashlib.sha256(weight[: min(64, weight.shape[0])].detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
         return {
             "model_type": self.model_type,
             "hidden_size": self.hidden_size,

@@ -1,6 +1,16 @@
 """Prompt methods, one small module each, registered by name."""
 
-from infoprompt.methods import idpg, infoprompt, prompt_tuning, warp  # noqa: F401  (registration)
+from infoprompt.methods import (  # noqa: F401  (registration)
+    adapter,
+    bitfit,
+    finetune,
+    idpg,
+    infoprompt,
+    lora,
+    prefix,
+    prompt_tuning,
+    warp,
+)
 from infoprompt.methods.base import (
     MethodConfig,
     MethodOutput,

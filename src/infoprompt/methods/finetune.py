@@ -1,0 +1,73 @@
+"""Full fine-tuning, and the base every backbone-tuning baseline shares.
+
+Fair comparison with the prompt methods: a baseline sees exactly WARP's input and output. The
+template is WARP's (same layout and np slots); the slots hold the vectors WARP would start from
+(vocabulary embeddings drawn with the run's seed), kept frozen, so a baseline's trainable
+parameters are only its own delta plus the class-embedding head (`ClassEmbeddingHead`, WARP's)
+and the readout is the run's (`infoprompt.readout`). Freezing the slot vectors keeps each
+baseline's budget the size the literature reports for it (Adapter, LoRA, BitFit, prefix).
+
+Each baseline tunes its own deep copy of the backbone, never the `Backbone` it was given: the
+given model stays pristine, so one loaded backbone can serve several runs (sweeps, the post-training
+test-split reload) and checkpoints keep the pretrained backbone's fingerprint. The cost is one
+extra copy of the backbone's weights in memory.
+
+Dropout: like every method, the backbone follows `--backbone-dropout` (default off) under
+`.train()`. Devlin et al. (2019) fine-tune with dropout 0.1; pass `--backbone-dropout on` for that.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from infoprompt.delta import mark_trainable
+from infoprompt.methods.base import MethodConfig, register_method
+from infoprompt.methods.prompt_tuning import FreePromptMethod
+
+# The readout reads the last hidden states, so the pooler gets no gradient: never count it as tuned.
+OFF_READOUT_PATH = r"pooler\..*"
+
+
+@dataclass
+class TunedBackboneConfig(MethodConfig):
+    layout: str = "warp"
+    seed: int = 0  # draws the frozen slot tokens and the inserted modules' initial weights
+
+
+class TunedBackboneMethod(FreePromptMethod):
+    """WARP's template, frozen slot vectors and head, plus a private backbone copy the subclass tunes."""
+
+    def __init__(self, config: TunedBackboneConfig, backbone, task):
+        super().__init__(config, backbone, task)
+        self.prompt.requires_grad_(False)
+        with torch.random.fork_rng(devices=[]):  # inserted modules' init depends on the seed only
+            torch.manual_seed(config.seed)
+            self.backbone = self.prepare_backbone(copy.deepcopy(backbone.model))
+
+    def prepare_backbone(self, model: nn.Module) -> nn.Module:
+        """Unfreeze parameters of, or insert modules into, the (frozen) copy; return the model to run."""
+        raise NotImplementedError
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Trained tensors plus the frozen slot vectors, so a checkpoint never relies on redrawing them."""
+        state = super().trainable_state_dict()
+        state["prompt"] = self.prompt.detach()
+        return state
+
+
+@register_method("finetune", TunedBackboneConfig)
+class FineTune(TunedBackboneMethod):
+    """Every backbone weight on the readout's path is trained, with the head."""
+
+    # Devlin et al. (2019) search {5e-5, 4e-5, 3e-5, 2e-5}; Mosbach et al. (2021, "On the stability of
+    # fine-tuning BERT") recommend 2e-5 with more steps for small data sets.
+    default_lr: ClassVar[float] = 2e-5
+
+    def prepare_backbone(self, model: nn.Module) -> nn.Module:
+        mark_trainable(model, ".*", exclude=OFF_READOUT_PATH)
+        return model

@@ -1,0 +1,73 @@
+"""Curve API used by the report and by `infoprompt analyze curves`: collect, convergence step, mean ± std, plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from runfactory import make_run
+
+from infoprompt.errors import ConfigError, DataError
+from infoprompt.report.curves import Curve, collect_curves, convergence_step, mean_curve, plot_mean_curves
+
+
+def curve(steps, values, label="x"):
+    return Curve(run_dir=None, task="sst2", metric="accuracy", steps=np.array(steps), values=np.array(values),
+                 label=label)
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([0.5, 0.86, 0.9, 0.8], 20),    # 0.95 × 0.9 = 0.855: first reached at step 20
+    ([0.9, 0.1, 0.2, 0.3], 10),
+    ([-0.3, -0.2, -0.1, -0.4], 30),  # best -0.1: threshold -0.105, still below the best
+    ([0.0, 0.0, 0.0, 0.0], 10),
+])
+def test_convergence_step(values, expected):
+    assert convergence_step([10, 20, 30, 40], values) == expected
+
+
+def test_convergence_fraction_must_be_a_fraction():
+    with pytest.raises(ConfigError, match="must be in"):
+        convergence_step([1], [0.5], fraction=1.5)
+
+
+def test_mean_curve_on_shared_steps_is_mean_and_sample_std():
+    m = mean_curve([curve([1, 2], [0.2, 0.4]), curve([1, 2], [0.4, 0.8]), curve([1, 2], [0.6, 0.6])])
+    assert m.steps.tolist() == [1, 2] and m.n.tolist() == [3, 3]
+    assert m.mean == pytest.approx([0.4, 0.6]) and m.std == pytest.approx([0.2, 0.2])
+
+
+def test_mean_curve_interpolates_different_steps_without_extrapolating():
+    m = mean_curve([curve([0, 10], [0.0, 1.0]), curve([0, 5], [0.5, 0.5])])
+    assert m.steps.tolist() == [0, 5, 10]
+    assert m.n.tolist() == [2, 2, 1]
+    assert m.mean[:2] == pytest.approx([0.25, 0.5]) and m.mean[2] == pytest.approx(1.0)
+    assert np.isnan(m.std[2])  # one curve: no spread
+
+
+def test_collect_curves_filters_and_labels(tmp_path):
+    runs = tmp_path / "runs"
+    for seed in (0, 1):
+        make_run(runs, {"method": "warp", "seed": seed}, {"accuracy": 0.8}, curve=[0.5, 0.8])
+        make_run(runs, {"method": "infoprompt", "seed": seed}, {"accuracy": 0.9}, curve=[0.7, 0.9])
+        make_run(runs, {"method": "infoprompt", "ablation": "no-mi", "seed": seed}, {"accuracy": 0.9}, curve=[0.6, 0.9])
+        make_run(runs, {"method": "warp", "task": "rte", "seed": seed}, {"accuracy": 0.6}, curve=[0.5, 0.6])
+    sst2 = collect_curves(runs, task="sst2")
+    assert sorted({c.label for c in sst2}) == ["InfoPrompt", "InfoPrompt γ=β=0", "WARP"] and len(sst2) == 6
+    chosen = collect_curves(runs, task="sst2", method=["warp"], seed=1)
+    assert [(c.label, c.seed, c.values.tolist()) for c in chosen] == [("WARP", 1, [0.5, 0.8])]
+    assert all(c.metric == "accuracy" and c.steps.tolist() == [10, 20] for c in sst2)
+    assert {c.label for c in collect_curves(runs, method="warp")} == {"WARP", "WARP task=rte"}
+    with pytest.raises(ConfigError, match="unknown filter"):
+        collect_curves(runs, colour="red")
+    with pytest.raises(DataError, match="field 'metrics.f1' missing"):
+        collect_curves(runs, metric="f1", task="rte")
+
+
+def test_plot_mean_curves_writes_a_png(tmp_path):
+    curves = [curve([10, 20, 30], [0.5, 0.7, 0.8], "WARP"), curve([10, 20, 30], [0.6, 0.7, 0.9], "WARP"),
+              curve([10, 20, 30], [0.7, 0.85, 0.9], "InfoPrompt")]
+    path = plot_mean_curves(curves, tmp_path / "fig" / "curves.png", title="SST-2")
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    with pytest.raises(ConfigError, match="no curves"):
+        plot_mean_curves([], tmp_path / "empty.png")
