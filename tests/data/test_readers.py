@@ -54,7 +54,7 @@ def test_skip_bad_rows_counts_and_reports(tmp_path):
     task = make_custom_task(train, None, ["t"], "y", policy=policy)
     examples = load_split(task, "train", policy=policy)
     assert len(examples) == 2
-    assert len(policy.skipped) == 3  # bad JSON once while scanning labels, then bad JSON + missing field
+    assert len(policy.skipped) == 2  # bad JSON (read twice: labels, then rows; reported once) + missing field
     assert "train.jsonl:3: invalid JSON" in policy.summary()
     assert "train.jsonl:4: missing field 't'" in policy.summary()
 

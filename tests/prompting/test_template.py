@@ -96,3 +96,86 @@ def test_property_mask_and_slots_always_survive(bert_tokenizer, roberta_tokenize
         template = Template(tok, n_prompts, layout=layout, max_length=max_length)
         f = template.encode([Example(" ".join(a), " ".join(b) if b else None)])[0]
         check_invariants(tok, template, f, n_prompts)
+
+
+ENTITY_WORDS = ["fox", "dog", "cast", "plot", "movie"]
+
+
+def text_tokens(template: Template, feature) -> list[int]:
+    """The text tokens of a single-text feature: no special token, prompt slot or mask."""
+    before, after = template.specials.single
+    ids = feature.input_ids
+    return [ids[p] for p in range(len(before), len(ids) - len(after))
+            if feature.prompt_index[p] < 0 and p != feature.mask_pos]
+
+
+def blocks(ids: list[int], protected: list[bool]) -> list[list[int]]:
+    """Maximal runs of protected tokens (an entity with its markers)."""
+    out, run = [], []
+    for token, p in zip(ids, protected):
+        if p:
+            run.append(token)
+        elif run:
+            out.append(run)
+            run = []
+    return out + ([run] if run else [])
+
+
+def contains_run(haystack: list[int], run: list[int]) -> bool:
+    return any(haystack[i:i + len(run)] == run for i in range(len(haystack) - len(run) + 1))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    left=st.lists(st.sampled_from(WORDS), max_size=80),
+    middle=st.lists(st.sampled_from(WORDS), max_size=120),
+    right=st.lists(st.sampled_from(WORDS), max_size=80),
+    e1=st.lists(st.sampled_from(ENTITY_WORDS), min_size=1, max_size=3),
+    e2=st.lists(st.sampled_from(ENTITY_WORDS), min_size=1, max_size=3),
+    e2_first=st.booleans(),
+    typing=st.booleans(),
+    n_prompts=st.integers(min_value=1, max_value=12),
+    max_length=st.integers(min_value=20, max_value=96),
+    layout=st.sampled_from(["warp", "prefix"]),
+)
+def test_property_entities_markers_mask_and_slots_always_survive(
+    bert_tokenizer, roberta_tokenizer, left, middle, right, e1, e2, e2_first, typing, n_prompts, max_length, layout
+):
+    """Long sentences with far-apart entities: truncation keeps both entities with their markers,
+    the mask and every slot, and trims the text farthest from the entities (`keep_near`)."""
+    from infoprompt.errors import DataError
+    from infoprompt.prompting.entities import keep_near
+
+    first, second = (e2, e1) if e2_first else (e1, e2)
+    pieces = [" ".join(left), " ".join(first), " ".join(middle), " ".join(second), " ".join(right)]
+    spans, text = [], ""
+    for k, piece in enumerate(pieces):
+        if not piece:
+            continue
+        text += (" " if text else "") + piece
+        if k in (1, 3):
+            spans.append((len(text) - len(piece), len(text)))
+    if e2_first:
+        spans.reverse()
+    spans = spans[:1] if typing else spans
+    example = Example(text, label=1, spans=tuple(spans), source="p.jsonl:1")
+    for tok in (bert_tokenizer, roberta_tokenizer):
+        template = Template(tok, n_prompts, layout=layout, max_length=max_length)
+        ids, protected, mask_at = template.span_tokens([example])[0]
+        budget = max_length - template.specials.count(pair=False) - n_prompts - 1
+        if sum(protected) > budget:  # cannot fit without cutting an entity: a clear error instead
+            with pytest.raises(DataError, match="^p.jsonl:1: field 'spans'"):
+                template.encode([example])
+            continue
+        f = template.encode([example])[0]
+        check_invariants(tok, template, f, n_prompts)
+        kept = text_tokens(template, f)
+        assert kept == [ids[i] for i in keep_near(protected, budget)]
+        assert len(kept) == min(len(ids), budget)
+        for run in blocks(ids, protected):
+            assert contains_run(kept, run)
+        if typing:  # the mask sits right before the span's first token
+            assert f.input_ids[f.mask_pos + 1] == ids[mask_at]
+        else:
+            markers = [tok(" " + m, add_special_tokens=False)["input_ids"][-1] for m in ("@", "#")]
+            assert all(kept.count(m) == 2 for m in markers)

@@ -10,9 +10,13 @@ class Example:
     """One labelled (or unlabelled, label=None) text or text pair, with where it came from.
 
     `source` is "file:line" so that any later error can still point the user at the row.
+    `spans` are character spans [start, end) into `text_a`: none for sentence classification, one
+    for entity typing (the template puts the mask right before it), two for a relation (e1, e2:
+    the template wraps each in entity markers and never truncates them).
     """
 
     text_a: str
     text_b: str | None = None
     label: int | None = None
     source: str = ""
+    spans: tuple[tuple[int, int], ...] = ()

@@ -50,10 +50,18 @@ class TaskSpec:
 
 
 _REGISTRY: dict[str, tuple[TaskSpec, Loader]] = {}
+# Task kinds whose files travel in the spec (`splits`) but need their own reader, by task name
+# (e.g. the JSONL span kinds of data/spans.py).
+FileLoader = Callable[[TaskSpec, str, BadRowPolicy], list[Example]]
+_FILE_LOADERS: dict[str, FileLoader] = {}
 
 
 def register_task(spec: TaskSpec, loader: Loader) -> None:
     _REGISTRY[spec.name] = (spec, loader)
+
+
+def register_file_task(name: str, loader: FileLoader) -> None:
+    _FILE_LOADERS[name] = loader
 
 
 def list_tasks() -> list[str]:
@@ -79,6 +87,8 @@ def load_split(
     _ensure_builtin()
     policy = policy or BadRowPolicy()
     if task.splits:  # a custom task: its files are part of the spec
+        if task.name in _FILE_LOADERS:
+            return _FILE_LOADERS[task.name](task, split, policy)
         from infoprompt.data.custom import load_custom_split
 
         return load_custom_split(task, split, policy)
@@ -106,4 +116,5 @@ def _ensure_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        from infoprompt.data import glue  # noqa: F401  (registers the GLUE tasks)
+        # GLUE tasks; SemEval-2010 Task 8; the JSONL relation/typing kinds.
+        from infoprompt.data import glue, semeval, spans  # noqa: F401

@@ -11,6 +11,12 @@ Special tokens are learnt from the tokenizer itself (see `SpecialLayout`), so `[
 `<s>/</s>` tokenizers both work. Truncation shortens only the text (longest segment first):
 the mask and every prompt slot always survive. Each Feature also carries the prompt-free sequence
 (the same template with the slots removed, mask kept), which IDPG and InfoPrompt encode as Φ(X).
+
+Examples with entity spans (see `prompting.entities`) use the single-sentence layout:
+- relation (spans e1, e2): `<s> [P] ... @ e1 @ ... # e2 # ... [P] <mask> [P] [P] </s>`
+- entity typing (one span): `<s> [P] left [P] <mask> span right [P] [P] </s>` (mask right before it)
+Their truncation never removes an entity, its markers, the mask or a slot; it drops the tokens
+farthest from the entities first.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from dataclasses import dataclass
 import torch
 
 from infoprompt.data.example import Example
-from infoprompt.errors import ConfigError
+from infoprompt.errors import ConfigError, DataError
+from infoprompt.prompting.entities import keep_near, layout_spans, token_regions
 
 LAYOUTS = ("warp", "prefix")
 _MASK = -1_000_000  # sentinel for the mask; prompt slot i is the sentinel -(i+1)
@@ -123,25 +130,35 @@ class Template:
         self.specials = SpecialLayout.probe(tokenizer)
 
     # -- layout -------------------------------------------------------------------------------
-    def _segments(self, a: list[int], b: list[int] | None) -> tuple[list[int], list[int] | None]:
-        """Place text, mask sentinel and prompt sentinels (-(i+1) for prompt i) into segments."""
+    def _segments(
+        self, a: list[int], b: list[int] | None, mask_at: int | None = None
+    ) -> tuple[list[int], list[int] | None]:
+        """Place text, mask sentinel and prompt sentinels (-(i+1) for prompt i) into segments.
+
+        `mask_at` (single text only) splits the text: the mask goes right before token `mask_at`.
+        """
         n_markers = 4
         counts = slot_counts(self.n_prompts, n_markers) if self.layout == "warp" else [self.n_prompts, 0, 0, 0]
         next_id = iter(range(self.n_prompts))
         slots = [[-(next(next_id) + 1) for _ in range(c)] for c in counts]
         if b is None:
-            return slots[0] + a + slots[1] + [_MASK] + slots[2] + slots[3], None
+            m = len(a) if mask_at is None else mask_at
+            return slots[0] + a[:m] + slots[1] + [_MASK] + a[m:] + slots[2] + slots[3], None
         return slots[0] + a + slots[1] + [_MASK] + slots[2], b + slots[3]
 
-    def _truncate(self, a: list[int], b: list[int] | None) -> tuple[list[int], list[int] | None]:
-        specials = self.specials.count(pair=b is not None)
+    def _text_budget(self, pair: bool) -> int:
+        """Tokens left for text after the special tokens, the prompt slots and the mask."""
+        specials = self.specials.count(pair=pair)
         budget = self.max_length - specials - self.n_prompts - 1
-        min_needed = 1 if b is None else 2
-        if budget < min_needed:
+        if budget < (2 if pair else 1):
             raise ConfigError(
                 f"--max-length {self.max_length} leaves no room for text after {self.n_prompts} prompt "
                 f"tokens, the mask and {specials} special tokens"
             )
+        return budget
+
+    def _truncate(self, a: list[int], b: list[int] | None) -> tuple[list[int], list[int] | None]:
+        budget = self._text_budget(pair=b is not None)
         a, b = list(a), (list(b) if b is not None else None)
         while len(a) + (len(b) if b else 0) > budget:
             if b is not None and len(b) > len(a):
@@ -150,8 +167,10 @@ class Template:
                 a.pop()
         return a, b
 
-    def _assemble(self, a: list[int], b: list[int] | None) -> tuple[list[int], list[int], list[int], int]:
-        seg_a, seg_b = self._segments(a, b)
+    def _assemble(
+        self, a: list[int], b: list[int] | None, mask_at: int | None = None
+    ) -> tuple[list[int], list[int], list[int], int]:
+        seg_a, seg_b = self._segments(a, b, mask_at)
         ids, types = self.specials.build(seg_a, seg_b)
         prompt_index, out = [], []
         mask_pos = -1
@@ -171,7 +190,29 @@ class Template:
     # -- public -------------------------------------------------------------------------------
     def encode_ids(self, a: list[int], b: list[int] | None, label: int | None = None) -> Feature:
         a, b = self._truncate(a, b)
-        ids, types, prompt_index, mask_pos = self._assemble(a, b)
+        return self._feature(a, b, label)
+
+    def encode_span_ids(
+        self, ids: list[int], protected: list[bool], mask_at: int | None, label: int | None = None, source: str = ""
+    ) -> Feature:
+        """A single text whose `protected` tokens (entities with their markers) must all survive.
+
+        `mask_at`: entity typing puts the mask right before this token (it must be protected).
+        """
+        budget = self._text_budget(pair=False)
+        need = sum(protected)
+        if need > budget:
+            raise DataError(
+                f"{source or 'example'}: field 'spans': the entities and their markers take {need} tokens, but "
+                f"--max-length {self.max_length} leaves {budget} for text after {self.n_prompts} prompt tokens, "
+                f"the mask and the special tokens"
+            )
+        keep = keep_near(protected, budget)
+        kept_ids = [ids[i] for i in keep]
+        return self._feature(kept_ids, None, label, None if mask_at is None else keep.index(mask_at))
+
+    def _feature(self, a: list[int], b: list[int] | None, label: int | None, mask_at: int | None = None) -> Feature:
+        ids, types, prompt_index, mask_pos = self._assemble(a, b, mask_at)
         keep = [i for i, p in enumerate(prompt_index) if p < 0]
         return Feature(
             input_ids=tuple(ids),
@@ -186,6 +227,41 @@ class Template:
 
     def encode(self, examples: list[Example]) -> list[Feature]:
         """Tokenise all texts in one batched call (fast tokenizers), then lay out each example."""
+        spanned = [i for i, e in enumerate(examples) if e.spans]
+        if not spanned:
+            return self._encode_plain(examples)
+        out: list[Feature | None] = [None] * len(examples)
+        plain = [i for i, e in enumerate(examples) if not e.spans]
+        for i, feature in zip(plain, self._encode_plain([examples[i] for i in plain])):
+            out[i] = feature
+        for i, feature in zip(spanned, self._encode_spans([examples[i] for i in spanned])):
+            out[i] = feature
+        return out
+
+    def span_tokens(self, examples: list[Example]) -> list[tuple[list[int], list[bool], int | None]]:
+        """Untruncated (ids, protected, mask_at) of span examples: what `encode_span_ids` receives."""
+        if not self.tokenizer.is_fast:
+            raise ConfigError("entity spans need a fast tokenizer (character offsets); this backbone's is slow")
+        layouts = [layout_spans(e) for e in examples]
+        encoded = self.tokenizer([lay.text for lay in layouts], add_special_tokens=False, return_offsets_mapping=True)
+        out = []
+        for example, lay, ids, offsets in zip(examples, layouts, encoded["input_ids"], encoded["offset_mapping"]):
+            regions = token_regions(offsets, lay.regions)
+            covered = frozenset().union(*regions)
+            for k in range(len(lay.regions)):
+                if k not in covered:
+                    raise DataError(f"{example.source or 'example'}: field 'spans[{k}]': the span covers no token")
+            mask_at = next(i for i, r in enumerate(regions) if 0 in r) if lay.mask_before_region else None
+            out.append((list(ids), [bool(r) for r in regions], mask_at))
+        return out
+
+    def _encode_spans(self, examples: list[Example]) -> list[Feature]:
+        return [
+            self.encode_span_ids(ids, protected, mask_at, e.label, e.source)
+            for e, (ids, protected, mask_at) in zip(examples, self.span_tokens(examples))
+        ]
+
+    def _encode_plain(self, examples: list[Example]) -> list[Feature]:
         if not examples:
             return []
         tok = self.tokenizer
