@@ -19,3 +19,10 @@ class CheckpointError(InfoPromptError):
 
 class TrainingDivergedError(InfoPromptError):
     """A loss term became NaN or infinite; the last good checkpoint is kept."""
+
+
+def check_settings(checks: list[tuple[bool, str]]) -> None:
+    """Raise a ConfigError with the message of the first failed (condition, message) pair."""
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)

@@ -49,7 +49,7 @@ from infoprompt.analysis.sources import (
 from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import DATA_ENV, get_task
-from infoprompt.errors import ConfigError
+from infoprompt.errors import ConfigError, check_settings
 from infoprompt.prompting.template import Feature, collate
 from infoprompt.readout import read_out
 
@@ -77,9 +77,7 @@ class CMISettings:
             (self.tau >= 0, f"--tau must be >= 0, got {self.tau}"),
             (self.eta > 0, f"--eta must be > 0, got {self.eta}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_settings(checks)
 
 
 @dataclass

@@ -45,7 +45,7 @@ from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
-from infoprompt.errors import ConfigError
+from infoprompt.errors import check_settings
 from infoprompt.methods import PromptMethod, build_method
 from infoprompt.prompting.template import Feature, Template, collate
 
@@ -81,9 +81,7 @@ class LandscapeSettings:
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+        check_settings(checks)
 
 
 @dataclass

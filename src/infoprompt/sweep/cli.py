@@ -73,19 +73,11 @@ def add_parser(subparsers: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m infoprompt.sweep.cli FILE ...`: the same command, without importing the other subcommands."""
-    from infoprompt.errors import InfoPromptError
+    from infoprompt.cli import run_parsed  # torch-free: the subcommand modules load lazily
 
     parser = argparse.ArgumentParser(prog="infoprompt")
     add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args))
-    except InfoPromptError as err:
-        print(f"infoprompt: error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("infoprompt: interrupted", file=sys.stderr)
-        return 130
+    return run_parsed(parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)]))
 
 
 if __name__ == "__main__":
