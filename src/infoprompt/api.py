@@ -22,6 +22,7 @@ from infoprompt.data.custom import make_custom_task, parse_verbalizer, rows_to_e
 from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.sampling import sample_few_shot
+from infoprompt.data.spans import make_span_task, prediction_examples
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method, method_classes
@@ -58,12 +59,23 @@ class TrainConfig:
     # custom tasks
     train_file: str | None = None
     dev_file: str | None = None
+    test_file: str | None = None  # a labelled test file: the best checkpoint is scored on it after training
+    task_kind: str = "text"  # text (rows with --text-fields), or JSONL spans: relation, typing (data/spans.py)
     text_fields: list[str] | None = None
     label_field: str = "label"
     verbalizer: str | dict | None = None
     skip_bad_rows: bool = False
     progress: bool = True
     device: str = "cpu"
+    resume: bool = False  # continue from output/resume/ if a saved state is there, else start fresh
+    save_every: int | None = 200  # steps between resume-state saves (also after every evaluation)
+    precision: str = "fp32"  # fp32 | bf16 autocast (see training.loop.TrainerConfig)
+    compile: bool = False  # torch.compile the backbone (docs/performance.md says when it pays)
+
+
+# Fields that may differ between a run and its resumption without changing its numbers.
+# (`precision` does change them, but the trainer's own resume record already checks it.)
+_RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile")
 
 
 @dataclass
@@ -77,8 +89,8 @@ class TrainResult:
 
 def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
     if cfg.task != "custom":
-        if cfg.train_file or cfg.dev_file:
-            raise ConfigError("--train-file/--dev-file are for --task custom")
+        if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text":
+            raise ConfigError("--train-file/--dev-file/--test-file/--task-kind are for --task custom")
         task = get_task(cfg.task)
         if cfg.verbalizer:
             words = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else dict(cfg.verbalizer)
@@ -89,10 +101,17 @@ def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
         return task
     if not cfg.train_file or not cfg.dev_file:
         raise ConfigError("--task custom needs --train-file and --dev-file")
+    verbalizer = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else cfg.verbalizer
+    if cfg.task_kind != "text":
+        if cfg.text_fields or cfg.label_field != "label":
+            raise ConfigError(f"--text-fields/--label-field are for --task-kind text; {cfg.task_kind} reads JSONL spans")
+        return make_span_task(cfg.task_kind, cfg.train_file, cfg.dev_file, cfg.test_file, verbalizer, policy)
     if not cfg.text_fields:
         raise ConfigError("--task custom needs --text-fields a[,b]")
-    verbalizer = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else cfg.verbalizer
-    return make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy)
+    task = make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy)
+    if cfg.test_file:
+        task.splits["test"], task.has_test = str(cfg.test_file), True
+    return task
 
 
 def make_template(method, backbone: Backbone, max_length: int) -> Template:
@@ -134,9 +153,12 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
     trainer_config = TrainerConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=resolve_lr(cfg), weight_decay=cfg.weight_decay,
         schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
-        progress=cfg.progress, device=cfg.device,
+        progress=cfg.progress, device=cfg.device, save_every=cfg.save_every, precision=cfg.precision,
+        compile=cfg.compile,
     )
     trainer_config.validate()
+    if cfg.resume and not cfg.output:
+        raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
     data_dir = resolve_data_dir(cfg.data_dir) if cfg.task != "custom" else None
     train_examples = load_split(task, "train", data_dir, policy)
     dev_examples = load_split(task, "dev", data_dir, policy)
@@ -165,10 +187,12 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
 
     result = fit(
         method, train_features, dev_features, metrics=task.metrics, primary_metric=task.primary_metric,
-        config=trainer_config, run_dir=run_dir, on_best=on_best,
+        config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
+        resume_config={k: v for k, v in cfg.__dict__.items() if k not in _RESUME_FREE_FIELDS},
     )
-    plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
-                        f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}")
+    if result.main_process:  # in a multi-process run only rank 0 writes files
+        plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
+                            f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}")
     summary = {
         "task": task.name,
         "method": cfg.method,
@@ -185,7 +209,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         "lr": trainer_config.lr,
         "run_dir": str(run_dir),
     }
-    if task.has_test:
+    if task.has_test and result.main_process:
         # The official test split is scored once, with the checkpoint chosen on dev.
         test_examples = load_split(task, "test", data_dir, policy)
         best = load(run_dir, backbone)
@@ -267,7 +291,9 @@ def predict(checkpoint: str | Path, input_file: str | Path, output_file: str | P
     model = load(checkpoint, backbone)
     policy = BadRowPolicy(skip=skip_bad_rows)
     task = model.task
-    examples = rows_to_examples(read_table(Path(input_file), policy), task, input_file, policy, labelled=False)
+    examples = prediction_examples(task, input_file, policy)  # tasks whose examples carry entity spans
+    if examples is None:
+        examples = rows_to_examples(read_table(Path(input_file), policy), task, input_file, policy, labelled=False)
     labels = [task.label_names[i] for i in model.predict_examples(examples)]
     if output_file:
         _write_predictions(Path(output_file), examples, labels)

@@ -15,18 +15,25 @@ METHOD_FLAGS = {
     "beta": float, "gamma": float, "negatives": int, "head_negatives": str, "head_bilinear": str,
     "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
     "generator": str, "generator_input": str, "classifier_input": str, "prompt_init": str, "layout": str,
+    # baselines (methods/finetune, adapter, lora, bitfit, prefix)
+    "adapter_size": int, "adapter_placement": str, "lora_r": int, "lora_alpha": int, "lora_targets": str,
+    "prefix_length": int, "prefix_hidden": int,
 }
 # Each extra command lives in its own package and exposes add_parser(subparsers); add one line here.
 SUBCOMMAND_MODULES = (
     "infoprompt.theory.cli",
+    "infoprompt.sweep.cli",
+    "infoprompt.report.cli",
+    "infoprompt.analysis.cli",
+    "infoprompt.bench.cli",
 )
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a soft prompt on a task")
-    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, or custom")
-    p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt")
+    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, semeval, or custom")
+    p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt; baselines: finetune, adapter, lora, bitfit, prefix")
     p.add_argument("--backbone", default="minilm", help="'minilm' or any Hugging Face encoder id / local path")
     p.add_argument("--data-dir", help="folder with the task files (else $INFOPROMPT_DATA, else the hub)")
     p.add_argument("--shots", type=int, help="few-shot: draw N training examples with the seed")
@@ -47,7 +54,12 @@ def _add_train(sub) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true", help="end with one JSON summary line")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --output from its last saved state (after a crash or kill)")
+    p.add_argument("--save-every", type=int, default=200, help="steps between resume-state saves")
     p.add_argument("--no-cache", action="store_true", help="recompute the prompt-free pass every step")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (GPUs)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the backbone (docs/performance.md)")
     p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
                    help="InfoPrompt ablations: no-head (γ=0), no-rep (β=0), no-mi (γ=β=0)")
     for name, kind in METHOD_FLAGS.items():
@@ -55,6 +67,9 @@ def _add_train(sub) -> None:
     custom = p.add_argument_group("custom task")
     custom.add_argument("--train-file")
     custom.add_argument("--dev-file")
+    custom.add_argument("--test-file", help="labelled test file, scored with the best dev checkpoint")
+    custom.add_argument("--task-kind", default="text", choices=["text", "relation", "typing"],
+                        help="text: rows with --text-fields; relation/typing: JSONL spans (docs/relation_extraction.md)")
     custom.add_argument("--text-fields", help="a or a,b")
     custom.add_argument("--label-field", default="label")
     custom.add_argument("--verbalizer", help="LABEL=word,LABEL=word")
@@ -75,10 +90,11 @@ def cmd_train(args) -> int:
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
         eval_every=args.eval_every, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
         readout=args.readout, backbone_dropout=args.backbone_dropout, output=args.output, method_options=options,
-        train_file=args.train_file, dev_file=args.dev_file,
+        train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file, task_kind=args.task_kind,
         text_fields=args.text_fields.split(",") if args.text_fields else None, label_field=args.label_field,
         verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
-        device=args.device,
+        device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
+        compile=args.compile,
     )
     result = train(cfg)
     if result.skipped_rows:
@@ -145,8 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run_parsed(build_parser().parse_args(argv))
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run a parsed command; user errors become one line on stderr and exit code 2."""
     try:
         return int(args.func(args) or 0)
     except InfoPromptError as err:

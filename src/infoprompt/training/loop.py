@@ -5,8 +5,10 @@ A method is anything whose forward(batch) returns a MethodOutput (logits, named 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -23,10 +25,12 @@ from infoprompt.training.resume import (
     LoopPosition,
     clear_training_state,
     has_training_state,
-     load_training_state,
+    load_training_state,
     save_training_state,
 )
 from infoprompt.training.seeding import seed_everything
+
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -44,6 +48,8 @@ class TrainerConfig:
     seed: int = 0
     progress: bool = True
     device: str = "cpu"
+    precision: str = "fp32"  # fp32 | bf16 (autocast around every forward; weights and optimizer stay fp32)
+    compile: bool = False  # torch.compile the backbone (pays only for long runs; see docs/performance.md)
 
     def validate(self) -> None:
         checks = [
@@ -55,6 +61,7 @@ class TrainerConfig:
             (self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, got {self.eval_batch_size}"),
             (self.schedule in ("constant", "linear"), f"--schedule must be constant or linear, got '{self.schedule}'"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}"),
+            (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}, got '{self.precision}'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -68,36 +75,188 @@ class FitResult:
     steps: int
     train_seconds: float
     history: list[dict] = field(default_factory=list)
+    main_process: bool = True  # False on the other ranks of a multi-process run: they save and plot nothing
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
     return {k: (v.to(device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
 
 
-def predict_logits(method, features: list[Feature], batch_size: int = 64, device: str | torch.device = "cpu") -> torch.Tensor:
-    """Logits for `features` in their given order; batches are formed by length to cut padding."""
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast around a forward (a no-op context for fp32, so fp32 runs keep their exact numbers)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def eval_batches(method, features: list[Feature], batch_size: int, device: str | torch.device = "cpu") -> list:
+    """[(rows, batch on device)] for `features`, formed by length to cut padding; built once, reused per evaluation."""
     device = torch.device(device)
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
     order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
+    out = []
+    for start in range(0, len(order), batch_size):
+        rows = order[start: start + batch_size]
+        batch = collate([features[i] for i in rows], pad_id)
+        batch.pop("labels", None)
+        out.append((rows, _to_device(batch, device)))
+    return out
+
+
+def predict_logits(method, features: list[Feature], batch_size: int = 64, device: str | torch.device = "cpu",
+                   precision: str = "fp32", batches: list | None = None) -> torch.Tensor:
+    """Logits for `features` in their given order; batches are formed by length to cut padding.
+
+    `batches` (from `eval_batches`) skips re-collating when the same features are scored repeatedly.
+    """
+    device = torch.device(device)
+    batches = batches if batches is not None else eval_batches(method, features, batch_size, device)
     out = [None] * len(features)
     was_training = method.training
     method.eval()
-    with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start: start + batch_size]
-            batch = collate([features[i] for i in idx], pad_id)
-            batch.pop("labels", None)
-            logits = method(_to_device(batch, device)).logits.float().cpu()
-            for row, i in enumerate(idx):
+    with torch.inference_mode(), autocast(device, precision):
+        for rows, batch in batches:
+            logits = method(batch).logits.float().cpu()
+            for row, i in enumerate(rows):
                 out[i] = logits[row]
     method.train(was_training)
     return torch.stack(out) if out else torch.empty(0)
 
 
-def evaluate_features(method, features: list[Feature], metrics: list[str], batch_size: int, device="cpu") -> dict[str, float]:
-    logits = predict_logits(method, features, batch_size, device)
+def evaluate_features(method, features: list[Feature], metrics: list[str], batch_size: int, device="cpu",
+                      precision: str = "fp32", batches: list | None = None) -> dict[str, float]:
+    logits = predict_logits(method, features, batch_size, device, precision, batches)
     labels = [f.label for f in features]
     return compute_metrics(metrics, labels, logits.argmax(-1).tolist())
+
+
+class NonFiniteLoss(Exception):
+    """A loss term is NaN or infinite (on this rank or, in a multi-process run, on any rank)."""
+
+    def __init__(self, name: str, value: float):
+        super().__init__(name)
+        self.name, self.value = name, value
+
+
+def train_step(method, batch: dict, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+               config: TrainerConfig, sync: GradientSync | None = None, weight: float = 1.0):
+    """One optimizer step on a collated batch already on the device: forward, finiteness check, backward,
+    gradient sum over ranks (multi-process only), clipping, AdamW. Returns (MethodOutput, total loss).
+
+    `infoprompt bench` times exactly this function, so the benchmark measures the step `fit` runs.
+    """
+    with autocast(next(iter(params)).device if params else torch.device("cpu"), config.precision):
+        out = method(batch)
+    bad = next((name for name, value in out.losses.items() if not torch.isfinite(value).all()), None)
+    if bad is not None and sync is None:
+        raise NonFiniteLoss(bad, out.losses[bad].item())
+    loss = out.total()
+    optimizer.zero_grad(set_to_none=True)
+    if bad is None:
+        loss.backward()
+    if sync is not None:
+        out.losses = sync.reduce(params, out.losses, weight, bad)
+        loss = sum(out.weights.get(name, 1.0) * value for name, value in out.losses.items())
+    if config.max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+    return out, loss
+
+
+class GradientSync:
+    """Data parallelism over the processes `accelerate launch` (or torchrun) started.
+
+    Each rank runs its contiguous share of every global batch; `reduce` then sums the gradients,
+    each rank's weighted by its share of the batch's examples, so every rank applies the same
+    update: the gradient of the global batch's mean loss, as a single process would compute it
+    (up to float summation order). Hand-written instead of wrapping the method in
+    DistributedDataParallel because the trainable tensors of prompt methods are tiny (one
+    flattened all-reduce per step beats DDP's hooks and buckets), because uneven or empty shards
+    (a last batch smaller than the world size) must be weighted exactly, and because parameters
+    that get no gradient (a method's unused branch) must stay gradient-free, as in one process.
+    The process group itself comes from accelerate (`PartialState`), which reads the launcher's
+    environment and picks gloo on CPU and NCCL on GPUs.
+    """
+
+    def __init__(self, device: str):
+        from accelerate import PartialState
+
+        state = PartialState(cpu=torch.device(device).type == "cpu")
+        self.rank, self.world, self.device = state.process_index, state.num_processes, state.device
+        if self.device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ:  # processes on one host share its cores
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", self.world))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, local)))
+
+    @staticmethod
+    def active() -> bool:
+        """True when started by a multi-process launcher (WORLD_SIZE > 1)."""
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+    def shard(self, rows: list[int]) -> tuple[list[int], float]:
+        return shard_rows(rows, self.rank, self.world)
+
+    def reduce(self, params: list[torch.nn.Parameter], losses: dict[str, torch.Tensor], weight: float,
+               bad: str | None) -> dict[str, torch.Tensor]:
+        """Weighted sum of gradients and loss terms over ranks, in one all-reduce; raises NonFiniteLoss on every
+        rank if any rank saw a non-finite loss."""
+        import torch.distributed as dist
+
+        device = params[0].device
+        has = torch.tensor([float(p.grad is not None) for p in params], device=device)
+        grads = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).float() * weight for p in params]
+        terms = torch.stack([v.detach().float().reshape(()) for v in losses.values()]) * weight
+        flag = torch.tensor([0.0 if bad is None else 1.0], device=device)
+        flat = torch.cat([*grads, terms.to(device), has, flag])
+        dist.all_reduce(flat)
+        if flat[-1] > 0:
+            raise NonFiniteLoss(bad or "a loss term on another rank", float("nan"))
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad = flat[offset: offset + n].view_as(p).to(p.dtype).clone()
+            offset += n
+        terms = flat[offset: offset + len(losses)]
+        offset += len(losses)
+        for p, got in zip(params, flat[offset: offset + len(params)].tolist()):
+            if got == 0:
+                p.grad = None  # no rank computed a gradient: AdamW must skip it, as in one process
+        return {name: terms[i] for i, name in enumerate(losses)}
+
+    def check_in_sync(self, params: list[torch.nn.Parameter]) -> None:
+        """Raise if this rank's trainable tensors differ from rank 0's (they must be bit-identical)."""
+        import torch.distributed as dist
+
+        mine = torch.cat([p.detach().reshape(-1).float() for p in params])
+        reference = mine.clone()
+        dist.broadcast(reference, src=0)
+        if not torch.equal(mine, reference):
+            raise RuntimeError(f"rank {self.rank}: trainable tensors drifted from rank 0's "
+                               f"(max difference {(mine - reference).abs().max().item():.3g})")
+
+    def share(self, obj):
+        """Rank 0's `obj` on every rank."""
+        import torch.distributed as dist
+
+        box = [obj]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def shard_rows(rows: list[int], rank: int, world: int) -> tuple[list[int], float]:
+    """Rank `rank`'s contiguous share of a global batch, and its weight (its share of the examples).
+
+    An empty share runs the batch's first example with weight 0, so every rank still takes part in
+    the collective operations.
+    """
+    base, extra = divmod(len(rows), world)
+    start = rank * base + min(rank, extra)
+    mine = rows[start: start + base + (1 if rank < extra else 0)]
+    return (mine, len(mine) / len(rows)) if mine else (rows[:1], 0.0)
 
 
 def _lr_lambda(cfg: TrainerConfig, total_steps: int) -> Callable[[int], float]:
@@ -123,6 +282,24 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
+def _state_config(config: TrainerConfig, resume_config: dict | None, n_train: int, n_dev: int) -> dict:
+    """What a saved resume state must agree with. Options that do not change the numbers are left out,
+    and fp32 precision is left implicit so states saved before `precision` existed still resume."""
+    free = ("progress", "device", "save_every", "compile")
+    trainer = {k: v for k, v in asdict(config).items() if k not in free and not (k == "precision" and v == "fp32")}
+    return json.loads(json.dumps({**(resume_config or {}), "n_train": n_train, "n_dev": n_dev, "trainer": trainer}))
+
+
+class _NoLog:
+    """Stands in for the JSONL log on ranks other than 0."""
+
+    def write(self, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def fit(
     method,
     train_features: list[Feature],
@@ -142,12 +319,19 @@ def fit(
     evaluation; with `resume=True` a saved state is restored and the run continues from it, ending
     exactly where an uninterrupted run with the same seed ends. `resume_config` (JSON-able) is stored
     with the state and must match on resume.
+
+    Under `accelerate launch` (WORLD_SIZE > 1) every rank runs its share of each global batch and
+    the gradients are summed (see GradientSync); only rank 0 evaluates, saves and logs.
     """
     config.validate()
     if not train_features:
         raise ConfigError("no training examples")
-    device = torch.device(config.device)
+    sync = GradientSync(config.device) if GradientSync.active() else None
+    main = sync is None or sync.rank == 0
+    device = sync.device if sync is not None else torch.device(config.device)
     method.to(device)
+    if config.compile:
+        method.backbone.compile()  # in place: parameter names (and so checkpoints) are unchanged
     seed_everything(config.seed)
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
     batches_per_epoch = math.ceil(len(train_features) / config.batch_size)
@@ -155,25 +339,36 @@ def fit(
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     total_steps = config.epochs * batches_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
-    state_config = json.loads(json.dumps({**(resume_config or {}), "n_train": len(train_features), "n_dev": len(dev_features),
-                    "trainer": {k: v for k, v in asdict(config).items() if k not in ("progress", "device", "save_every")}}))
+    state_config = _state_config(config, resume_config, len(train_features), len(dev_features))
     pos = LoopPosition()
     if resume and has_training_state(run_dir):
         pos = load_training_state(run_dir, method, optimizer, scheduler, state_config)
-        truncate_log(run_dir / "metrics.jsonl", pos.step)
-    else:  # a fresh run never mixes its log or resume state with an older run's
-        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        if main:
+            truncate_log(run_dir / "metrics.jsonl", pos.step)
+    elif main:  # a fresh run never mixes its log or resume state with an older run's
+        # Replaced, not unlinked and recreated: a new inode tells watchers (fault_injection) the new log.
+        atomic_write_bytes(run_dir / "metrics.jsonl", b"")
         clear_training_state(run_dir)
+    if sync is not None:
+        sync.barrier()  # no rank starts before rank 0 has set the run directory up
     if pos.finished:
-        return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history)
-    log = JsonlLog(run_dir / "metrics.jsonl")
-    progress = _progress(total_steps, config.progress, initial=pos.step)
+        return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main)
+    log = JsonlLog(run_dir / "metrics.jsonl") if main else _NoLog()
+    progress = _progress(total_steps, config.progress and main, initial=pos.step)
+    dev_batches: list | None = None  # collated once, on the first evaluation
 
     def save_state() -> None:
-        save_training_state(run_dir, method, optimizer, scheduler, pos, state_config)
+        if main:
+            save_training_state(run_dir, method, optimizer, scheduler, pos, state_config)
 
     def run_eval(epoch: int) -> None:
-        scores = evaluate_features(method, dev_features, metrics, config.eval_batch_size, device)
+        nonlocal dev_batches
+        if not main:
+            return
+        if dev_batches is None:
+            dev_batches = eval_batches(method, dev_features, config.eval_batch_size, device)
+        scores = evaluate_features(method, dev_features, metrics, config.eval_batch_size, device, config.precision,
+                                   dev_batches)
         record = {"type": "eval", "step": pos.step, "epoch": epoch, "metrics": scores}
         log.write(record)
         pos.history.append(record)
@@ -192,28 +387,24 @@ def fit(
             while not end_of_epoch:
                 start = time.perf_counter()
                 rows = order[pos.batch_in_epoch * config.batch_size:(pos.batch_in_epoch + 1) * config.batch_size]
+                rows, weight = sync.shard(rows) if sync is not None else (rows, 1.0)
                 batch = collate([train_features[i] for i in rows], pad_id)
-                out = method(_to_device(batch, device))
-                for name, value in out.losses.items():
-                    if not torch.isfinite(value).all():
-                        raise TrainingDivergedError(
-                            f"loss term '{name}' is {value.item()} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
-                            f"the last good checkpoint (step {pos.best_step}) is kept in {run_dir}"
-                        )
-                loss = out.total()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.max_grad_norm:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                optimizer.step()
+                try:
+                    out, loss = train_step(method, _to_device(batch, device), optimizer, params, config, sync, weight)
+                except NonFiniteLoss as err:
+                    raise TrainingDivergedError(
+                        f"loss term '{err.name}' is {err.value} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
+                        f"the last good checkpoint (step {pos.best_step}) is kept in {run_dir}"
+                    ) from None
                 scheduler.step()
                 pos.step += 1
                 pos.batch_in_epoch += 1
                 pos.train_seconds += time.perf_counter() - start
-                log.write({
-                    "type": "train", "step": pos.step, "epoch": pos.epoch + 1, "lr": scheduler.get_last_lr()[0],
-                    "total": loss.item(), "losses": {k: v.item() for k, v in out.losses.items()},
-                })
+                if main:
+                    log.write({
+                        "type": "train", "step": pos.step, "epoch": pos.epoch + 1, "lr": scheduler.get_last_lr()[0],
+                        "total": loss.item(), "losses": {k: v.item() for k, v in out.losses.items()},
+                    })
                 progress.update(1)
                 evaluated = False
                 if config.eval_every and pos.step % config.eval_every == 0:
@@ -232,9 +423,12 @@ def fit(
     finally:
         progress.close()
         log.close()
+    if sync is not None:  # every rank returns rank 0's evaluations
+        sync.check_in_sync(params)
+        pos.best, pos.best_step, pos.history = sync.share((pos.best, pos.best_step, pos.history))
     if math.isnan(pos.best.get(primary_metric, 0.0)):
         raise TrainingDivergedError("the dev metric is NaN")
-    return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history)
+    return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main)
 
 
 def truncate_log(path: Path, step: int) -> None:
