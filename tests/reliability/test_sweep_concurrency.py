@@ -66,7 +66,7 @@ def test_a_killed_process_releases_its_run_and_the_next_attempt_resumes(tmp_path
     env = {**os.environ, "PYTHONPATH": str(fakerun.HERE), "FAKE_HANG": run_dir.name}
     holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], env=env)
     try:
-        wait_for(lambda: starts(run_dir), 30, "the run to start")
+        wait_for(lambda: starts(run_dir), 120, "the run to start")
         assert rd.run_state(run_dir, spec.hash) == "running"
         assert execute_run(run_dir, fakerun.run).status == "busy"  # a second process cannot take it
     finally:
@@ -91,7 +91,7 @@ def test_a_sweep_waits_for_a_run_held_elsewhere_instead_of_redoing_it(tmp_path):
 
     holder = threading.Thread(target=other_sweep)
     holder.start()
-    wait_for(lambda: rd.run_state(held_dir, held_spec.hash) == "running", 10, "the lock")
+    wait_for(lambda: rd.run_state(held_dir, held_spec.hash) == "running", 120, "the lock")
     timer = threading.Timer(0.5, released.set)
     timer.start()
     result = run_sweep(specs, runs, run_fn=fakerun.run, progress=False)

@@ -41,13 +41,13 @@ def test_killed_sweep_resumes_without_redoing_finished_runs_and_reports_the_same
     hang = "sst2_warp_np4_full_seed1_"
     sweep = fakerun.sweep_process(config, runs, workers=2, hang=hang)
     finished = lambda: [d for d in runs.glob("*_*") if (d / rd.RESULT).is_file()]  # noqa: E731
-    wait_for(lambda: len(finished()) >= 2 and any(starts(d) for d in runs.glob(hang + "*")), 60, "runs to start")
+    wait_for(lambda: len(finished()) >= 2 and any(starts(d) for d in runs.glob(hang + "*")), 180, "runs to start")
     os.kill(sweep.pid, signal.SIGKILL)  # the sweep only: its workers must notice and stop
     sweep.wait(10)
     done_before = {d.name for d in finished()}
     dirs = [d for d in runs.iterdir() if (d / rd.SPEC).is_file()]
     # workers exit within ~1 s of their sweep's death, and the OS releases their locks
-    wait_for(lambda: all(rd.run_state(d, d.name[-10:]) != "running" for d in dirs), 10, "orphaned workers to exit")
+    wait_for(lambda: all(rd.run_state(d, d.name[-10:]) != "running" for d in dirs), 60, "orphaned workers to exit")
     done_before |= {d.name for d in finished()}  # a run that finished as the sweep died
     interrupted = [d for d in dirs if d.name not in done_before and starts(d)]
     assert 2 <= len(done_before) < fakerun.N_RUNS and any(d.name.startswith(hang) for d in interrupted)
