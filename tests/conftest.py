@@ -52,3 +52,24 @@ def _no_data_env(monkeypatch):
     """Tests never depend on the developer's $INFOPROMPT_DATA."""
     monkeypatch.delenv("INFOPROMPT_DATA", raising=False)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, bert_tokenizer) -> Path:
+    """A tiny random BERT saved to disk, so a run can name a backbone the CLI loads by path."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    backbone = make_tiny_backbone("bert", bert_tokenizer, mlm=False)
+    backbone.model.save_pretrained(folder)
+    bert_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for the test (analyses and pruning compare numbers that threads could reorder)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

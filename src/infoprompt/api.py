@@ -12,6 +12,7 @@ returns logits and named losses; batches come from `Template.encode` and `collat
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.spans import make_span_task, prediction_examples
+from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
+from infoprompt.generative.methods import method_for_backbone
 from infoprompt.methods import build_method, method_classes
 from infoprompt.prompting.template import Template
 from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
@@ -71,11 +74,14 @@ class TrainConfig:
     save_every: int | None = 200  # steps between resume-state saves (also after every evaluation)
     precision: str = "fp32"  # fp32 | bf16 autocast (see training.loop.TrainerConfig)
     compile: bool = False  # torch.compile the backbone (docs/performance.md says when it pays)
+    optimizer: str = "adamw"  # adamw | adafactor (XPrompt's settings; see training.loop.make_optimizer)
+    bucket_batches: int = 0  # >0: length-bucketed training batches (training.loop.bucketed_order)
 
 
 # Fields that may differ between a run and its resumption without changing its numbers.
-# (`precision` does change them, but the trainer's own resume record already checks it.)
-_RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile")
+# (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
+_RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile",
+                       "optimizer", "bucket_batches")
 
 
 @dataclass
@@ -115,6 +121,8 @@ def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
 
 
 def make_template(method, backbone: Backbone, max_length: int) -> Template:
+    if hasattr(method, "make_template"):  # generative backbones: text-to-text (infoprompt.generative)
+        return method.make_template(max_length)
     return Template(backbone.tokenizer, method.config.n_prompts, layout=method.config.layout, max_length=max_length)
 
 
@@ -143,8 +151,13 @@ def resolve_lr(cfg: TrainConfig) -> float:
     return float(getattr(method_cls, "default_lr", 1e-3))
 
 
-def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
-    """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir."""
+def train(cfg: TrainConfig, backbone: Backbone | None = None,
+          prepare: Callable[[torch.nn.Module], dict] | None = None) -> TrainResult:
+    """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir.
+
+    `prepare(method)` runs on the freshly built method before training and returns extra checkpoint
+    metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
+    """
     wall_start = time.perf_counter()
     policy = BadRowPolicy(skip=cfg.skip_bad_rows)
     task = resolve_task(cfg, policy)
@@ -154,7 +167,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=resolve_lr(cfg), weight_decay=cfg.weight_decay,
         schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
         progress=cfg.progress, device=cfg.device, save_every=cfg.save_every, precision=cfg.precision,
-        compile=cfg.compile,
+        compile=cfg.compile, optimizer=cfg.optimizer, bucket_batches=cfg.bucket_batches,
     )
     trainer_config.validate()
     if cfg.resume and not cfg.output:
@@ -168,7 +181,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         raise ConfigError("the dev split is empty")
     backbone = backbone or load_backbone(cfg.backbone, dropout=cfg.backbone_dropout)
     torch.manual_seed(cfg.seed)
-    method = build_method(cfg.method, backbone, task, method_config)
+    method_name, method_config = method_for_backbone(cfg.method, method_config, backbone)  # generative: gen-*
+    method = build_method(method_name, backbone, task, method_config)
+    extra_meta = prepare(method) if prepare is not None else {}
     template = make_template(method, backbone, cfg.max_length)
     train_features = template.encode(train_examples)
     dev_features = template.encode(dev_examples)
@@ -180,6 +195,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         "eval_batch_size": cfg.eval_batch_size,
         "data_dir": str(data_dir.resolve()) if data_dir else None,
         "train_config": {k: v for k, v in cfg.__dict__.items() if k not in ("progress",)},
+        **extra_meta,
     }
 
     def on_best(scores: dict, step: int) -> None:
@@ -209,6 +225,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None) -> TrainResult:
         "lr": trainer_config.lr,
         "run_dir": str(run_dir),
     }
+    if hasattr(method, "run_report"):  # method-specific facts, e.g. APET's exact budget and placement
+        summary.update(method.run_report())
     if task.has_test and result.main_process:
         # The official test split is scored once, with the checkpoint chosen on dev.
         test_examples = load_split(task, "test", data_dir, policy)
@@ -250,7 +268,7 @@ class LoadedModel:
 def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedModel:
     """Load a checkpoint directory (see `infoprompt.training.checkpoint`)."""
     method, record = load_checkpoint(checkpoint, backbone)
-    template = Template(
+    template = method.make_template(record["template"]["max_length"]) if hasattr(method, "make_template") else Template(
         method.backbone_info.tokenizer, method.config.n_prompts,
         layout=record["template"]["layout"], max_length=record["template"]["max_length"],
     )
@@ -258,8 +276,11 @@ def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedMode
 
 
 def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: str | None = None,
-             backbone: Backbone | None = None, skip_bad_rows: bool = False) -> dict:
-    """Score a checkpoint on its task's dev split (or on `dev_file` for a custom task)."""
+             backbone: Backbone | None = None, skip_bad_rows: bool = False, generate: bool = False) -> dict:
+    """Score a checkpoint on its task's dev split (or on `dev_file` for a custom task).
+
+    `generate`: generative backbones only; greedy decoding mapped to labels instead of label scores
+    (infoprompt.generative.generation; adds `unmatched`, the generations that named no label)."""
     model = load(checkpoint, backbone)
     policy = BadRowPolicy(skip=skip_bad_rows)
     task = model.task
@@ -270,6 +291,14 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
     else:
         directory = resolve_data_dir(data_dir) if (data_dir or _env_data()) else _saved_dir(model.record)
         examples = load_split(task, "dev", directory, policy)
+    if generate:
+        from infoprompt.generative.generation import evaluate_generation
+
+        if not hasattr(model.method, "scorer"):
+            raise ConfigError("--generate needs a checkpoint trained on a causal or seq2seq backbone")
+        dev = evaluate_generation(model.method, model.template.encode(examples), task.metrics,
+                                  batch_size=model.record.get("eval_batch_size", 64))
+        return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint), "dev": dev}
     return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint),
             "dev": model.evaluate_examples(examples)}
 
@@ -292,6 +321,8 @@ def predict(checkpoint: str | Path, input_file: str | Path, output_file: str | P
     policy = BadRowPolicy(skip=skip_bad_rows)
     task = model.task
     examples = prediction_examples(task, input_file, policy)  # tasks whose examples carry entity spans
+    if examples is None and task.name in SUPERGLUE_FILE_TASKS:  # SuperGLUE's release JSONL, labels ignored
+        examples = read_superglue_file(input_file, SUPERGLUE_FILE_TASKS[task.name], policy, labelled=False)
     if examples is None:
         examples = rows_to_examples(read_table(Path(input_file), policy), task, input_file, policy, labelled=False)
     labels = [task.label_names[i] for i in model.predict_examples(examples)]

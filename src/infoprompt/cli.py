@@ -18,6 +18,11 @@ METHOD_FLAGS = {
     # baselines (methods/finetune, adapter, lora, bitfit, prefix)
     "adapter_size": int, "adapter_placement": str, "lora_r": int, "lora_alpha": int, "lora_targets": str,
     "prefix_length": int, "prefix_hidden": int,
+    # generative backbones (methods gen-prompt, gen-warp; infoprompt.generative)
+    "label_score": str, "gen_loss": str,
+    # APET (methods/apet): exact budget, operations, positions, placement seed, full-unit sizes
+    "budget": int, "apet_ops": str, "apet_positions": str, "apet_seed": int, "apet_bottleneck": int,
+    "apet_rank": int, "apet_tokens": int, "apet_preset": str,
 }
 # Each extra command lives in its own package and exposes add_parser(subparsers); add one line here.
 SUBCOMMAND_MODULES = (
@@ -26,15 +31,17 @@ SUBCOMMAND_MODULES = (
     "infoprompt.report.cli",
     "infoprompt.analysis.cli",
     "infoprompt.bench.cli",
+    "infoprompt.methods.apet.experiments.cli",
+    "infoprompt.pruning.cli",
 )
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
 
 
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a soft prompt on a task")
-    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, semeval, or custom")
+    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, semeval, superglue-{boolq,cb,copa,multirc,rte,wic,wsc}, or custom")
     p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt; baselines: finetune, adapter, lora, bitfit, prefix")
-    p.add_argument("--backbone", default="minilm", help="'minilm' or any Hugging Face encoder id / local path")
+    p.add_argument("--backbone", default="minilm", help="'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id / local path")
     p.add_argument("--data-dir", help="folder with the task files (else $INFOPROMPT_DATA, else the hub)")
     p.add_argument("--shots", type=int, help="few-shot: draw N training examples with the seed")
     p.add_argument("--stratified", action="store_true", help="keep class balance in the few-shot draw")
@@ -60,6 +67,11 @@ def _add_train(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute the prompt-free pass every step")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (GPUs)")
     p.add_argument("--compile", action="store_true", help="torch.compile the backbone (docs/performance.md)")
+    p.add_argument("--bucket-batches", type=int, default=0, metavar="N",
+                   help="length-bucketed training batches: sort windows of N batches by length (faster; "
+                        "changes which examples share a batch; 0 = plain shuffle)")
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"],
+                   help="adafactor: XPrompt's settings (constant lr, no relative step/scaling; docs/generative.md)")
     p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
                    help="InfoPrompt ablations: no-head (γ=0), no-rep (β=0), no-mi (γ=β=0)")
     for name, kind in METHOD_FLAGS.items():
@@ -94,7 +106,7 @@ def cmd_train(args) -> int:
         text_fields=args.text_fields.split(",") if args.text_fields else None, label_field=args.label_field,
         verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
         device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
-        compile=args.compile,
+        compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
     )
     result = train(cfg)
     if result.skipped_rows:
@@ -115,6 +127,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--dev-file", help="custom tasks: another labelled file to score")
     p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--generate", action="store_true",
+                   help="generative backbones: greedy decoding mapped to labels (unmatched = wrong, counted)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -122,7 +136,8 @@ def _add_evaluate(sub) -> None:
 def cmd_evaluate(args) -> int:
     from infoprompt.api import evaluate
 
-    out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows)
+    out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows,
+                   generate=args.generate)
     print(f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items()))
     if args.json:
         print(json.dumps(out, sort_keys=True))

@@ -57,3 +57,26 @@ def make_tiny_backbone(kind: str, tokenizer, mlm: bool = True, seed: int = 0):
         config.architectures = ["RobertaForMaskedLM"] if mlm else ["RobertaModel"]
         model = RobertaModel(config)
     return load_backbone(f"tiny-{kind}", model=model, tokenizer=tokenizer)
+
+
+def tiny_t5(tokenizer, seed: int = 0):
+    """A 2+2-layer random T5 (with LM head) over `tokenizer`: the seq2seq code path without a download."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=16, d_ff=64, num_layers=2, num_decoder_layers=2,
+                      num_heads=2, dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
+    return T5ForConditionalGeneration(config).eval()
+
+
+def tiny_llama(tokenizer, seed: int = 0):
+    """A 2-layer random Llama (causal LM head) over `tokenizer`: the decoder-only code path (SmolLM2's family)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=256,
+                         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    return LlamaForCausalLM(config).eval()

@@ -11,18 +11,13 @@ import pytest
 from infoprompt.bench.e2e import find_peft_script, limited_data_dir
 from infoprompt.bench.report import acceptance, summarise, to_markdown
 from infoprompt.cli import main
-from infoprompt.testing import make_tiny_backbone
 
 ROWS = [("a great movie", 1), ("a terrible film", 0), ("wonderful and fun", 1), ("boring and long", 0)]
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, bert_tokenizer) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    backbone = make_tiny_backbone("bert", bert_tokenizer, mlm=False)
-    backbone.model.save_pretrained(folder)
-    bert_tokenizer.save_pretrained(folder)
-    return folder
+def tiny_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +132,19 @@ def test_peft_trainer_baseline_script_trains_on_the_same_draw(tiny_dir, sst2_dir
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n_train"] == 16 and result["n_dev"] == 12 and result["steps"] == 2
     assert 0.0 <= result["accuracy"] <= 1.0
+
+
+def test_one_worker_process_streams_a_result_per_configuration():
+    from infoprompt.bench.run import run_workers
+    from infoprompt.bench.subjects import Spec
+
+    seen = []
+    results = run_workers([Spec(name="no-such-method"), Spec(name="another-missing", label="renamed")],
+                          one_process=True, timeout=300, on_result=seen.append)
+    assert [r["name"] for r in results] == ["no-such-method", "renamed"] and seen == results
+    assert all(r["error"].startswith("cannot build: ConfigError: unknown method") for r in results)
+
+
+def test_unknown_peft_run_kind_is_refused(capsys):
+    assert main(["bench", "--e2e-peft", "prefix", "--no-e2e"]) == 2
+    assert "--e2e-peft" in capsys.readouterr().err

@@ -59,6 +59,21 @@ def test_one_training_step(tiny_backbone, name):
     assert all(torch.equal(given[n], p) for n, p in tiny_backbone.model.named_parameters())
 
 
+@pytest.mark.parametrize("name, copied", [
+    ("lora", r"^$"), ("prefix", r"^$"), ("adapter", r".*layer\.\d+\..*LayerNorm\.(weight|bias)"), ("bitfit", r".*\.bias"),
+    ("finetune", r".*"),
+])
+def test_only_the_weights_a_method_trains_are_copied(tiny_bert, name, copied):
+    """Frozen weights are the given backbone's own tensors (no second copy in memory); trained ones are copies."""
+    import re
+
+    method = build_method(name, tiny_bert, get_task("rte"))
+    ours = {p.data_ptr() for p in method.backbone.parameters()}
+    for n, p in tiny_bert.model.named_parameters():
+        assert (p.data_ptr() in ours) != bool(re.fullmatch(copied, n)), n
+        assert not p.requires_grad
+
+
 def bert_backbone_params(vocab: int, positions: int = 256, types: int = 2) -> int:
     """Parameters of the tiny BERT encoder without its pooler, from the config alone."""
     embeddings = (vocab + positions + types) * D + 2 * D

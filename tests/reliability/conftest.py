@@ -8,19 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from infoprompt.testing import make_tiny_backbone
-
 POSITIVE = ["a great movie", "wonderful cast and fun", "this is positive", "a beautiful film", "great fun"]
 NEGATIVE = ["a terrible film", "boring and long", "this is negative", "the plot is thin", "terrible and boring"]
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory, bert_tokenizer) -> Path:
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    backbone = make_tiny_backbone("bert", bert_tokenizer, mlm=False)
-    backbone.model.save_pretrained(folder)
-    bert_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def _rows(n: int, seed: int) -> list[tuple[str, int]]:

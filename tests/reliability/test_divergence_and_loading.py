@@ -13,17 +13,19 @@ from infoprompt.methods.base import MethodOutput, PromptMethod
 from infoprompt.training.checkpoint import CONFIG, TENSORS
 
 
-def _poison_after(monkeypatch, step: int, term: str = "rep", value: float = float("nan")) -> None:
-    """From training step `step + 1` on, one loss term of the method's output is non-finite."""
+def _poison_after(monkeypatch, step: int, term: str = "rep", value: float = float("nan"), poison=None) -> None:
+    """From training step `step + 1` on, one loss term of the method's output becomes `poison(term value)`
+    (default: multiplied by `value`, a NaN or inf)."""
     calls = {"n": 0}
     original = torch.nn.Module.__call__
+    poison = poison or (lambda loss: loss * value)
 
     def call(self, *args, **kwargs):
         out = original(self, *args, **kwargs)
         if isinstance(self, PromptMethod) and self.training and isinstance(out, MethodOutput):
             calls["n"] += 1
             if calls["n"] > step:
-                out.losses[term] = out.losses[term] * value
+                out.losses[term] = poison(out.losses[term])
         return out
 
     monkeypatch.setattr(torch.nn.Module, "__call__", call)
@@ -39,6 +41,22 @@ def test_nan_or_inf_stops_with_step_and_term_and_keeps_checkpoint(tmp_path, caps
     assert "loss term 'rep'" in err[0] and "at step 5" in err[0] and "step 3" in err[0]
     record = json.loads((run / CONFIG).read_text())
     assert record["step"] == 3  # the last good checkpoint, from the epoch-1 evaluation
+    monkeypatch.undo()
+    assert main(["evaluate", "--checkpoint", str(run), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dev"] == record["dev_metrics"]
+
+
+def test_finite_loss_with_nan_gradient_stops_before_the_update(tmp_path, capsys, monkeypatch, train_argv):
+    """A finite loss whose backward is NaN (sqrt at 0) is stopped at its own step, naming the parameter,
+    and the parameters never see the NaN: the saved checkpoint still evaluates to its record."""
+    # forward: + sqrt(0) = + 0; backward: d sqrt/dx at 0 = inf, times 0 = NaN
+    _poison_after(monkeypatch, 4, "pred", poison=lambda pred: pred + torch.sqrt(pred - pred.detach()))
+    run = tmp_path / "run"
+    code = main(train_argv(run, "--method", "warp", "--epochs", "3"))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "the gradient of 'prompt'" in err[0] and "at step 5" in err[0]
+    record = json.loads((run / CONFIG).read_text())
     monkeypatch.undo()
     assert main(["evaluate", "--checkpoint", str(run), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["dev"] == record["dev_metrics"]

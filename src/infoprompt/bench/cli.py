@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     p.add_argument("--methods", type=_list, help="comma-separated methods (default: every registered one)")
     p.add_argument("--lengths", type=lambda t: [int(x) for x in _list(t)], help="sequence lengths (default 64,128)")
     p.add_argument("--steps", type=int, help="measured steps per length (median; default 7, quick 5)")
-    p.add_argument("--e2e-methods", type=_list, help="our methods to run end to end (default prompt,infoprompt)")
+    p.add_argument("--e2e-methods", type=_list, help="our methods to run end to end (default prompt,infoprompt); a method may carry train flags, e.g. 'prompt --bucket-batches 16'")
+    p.add_argument("--e2e-peft", type=_list, help="peft + Trainer runs end to end: prompt (default), lora")
     p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end runs")
     p.add_argument("--compile-check", action="store_true", help="also time `prompt` under torch.compile")
     p.add_argument("--peft-script", help="path to benchmarks/peft_trainer_sst2.py (found automatically in a checkout)")
@@ -54,6 +55,11 @@ def cmd_bench(args) -> int:
         settings.steps = args.steps
     if args.e2e_methods:
         settings.e2e_methods = args.e2e_methods
+    if args.e2e_peft:
+        unknown = sorted(set(args.e2e_peft) - {"prompt", "lora"})
+        if unknown:
+            raise ConfigError(f"--e2e-peft: {unknown} (choose from: prompt, lora)")
+        settings.e2e_peft = args.e2e_peft
     if args.no_e2e:
         settings.e2e_methods = []
     measured: list[dict] = []

@@ -81,7 +81,9 @@ def _run(cmd: list[str], timeout: int) -> tuple[float, dict | None, str]:
 
 
 def run_ours(cfg: EndToEnd, method: str, data_dir: str, out_dir: Path) -> dict:
-    cmd = [sys.executable, "-m", "infoprompt.cli", "train", "--task", "sst2", "--method", method,
+    """`method` may carry extra train flags after the name, e.g. "prompt --bucket-batches 16"."""
+    name, *extra = method.split()
+    cmd = [sys.executable, "-m", "infoprompt.cli", "train", "--task", "sst2", "--method", name, *extra,
            "--backbone", cfg.backbone, "--data-dir", data_dir, "--shots", str(cfg.shots), "--seed", str(cfg.seed),
            "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr),
            "--max-length", str(cfg.max_length), "--device", cfg.device, "--precision", cfg.precision,
@@ -110,14 +112,16 @@ def _shown(cmd: list[str]) -> str:
     return " ".join(["python" if i == 0 else part for i, part in enumerate(cmd)])
 
 
-def run_end_to_end(cfg: EndToEnd, methods: list[str], peft_script: Path, log=print) -> list[dict]:
-    """Our CLI for each of `methods`, then the peft + Trainer script; one record per run."""
+def run_end_to_end(cfg: EndToEnd, methods: list[str], peft_script: Path, log=print,
+                   peft_kinds: tuple[str, ...] = ("prompt",)) -> list[dict]:
+    """Our CLI for each of `methods`, then the peft + Trainer script for each of `peft_kinds`; one record per run."""
     records = []
     with tempfile.TemporaryDirectory(prefix="infoprompt-bench-") as scratch:
         data_dir = limited_data_dir(cfg.data_dir, cfg.dev_limit, Path(scratch))
         for method in methods:
             log(f"end to end: infoprompt train --method {method} ...")
-            records.append(run_ours(cfg, method, data_dir, Path(scratch) / f"ours-{method}"))
-        log("end to end: peft + Trainer (PromptTuning) ...")
-        records.append(run_peft(cfg, peft_script, data_dir, Path(scratch) / "peft"))
+            records.append(run_ours(cfg, method, data_dir, Path(scratch) / f"ours-{len(records)}"))
+        for kind in peft_kinds:
+            log(f"end to end: peft + Trainer ({kind}) ...")
+            records.append(run_peft(cfg, peft_script, data_dir, Path(scratch) / f"peft-{kind}", kind))
     return records

@@ -37,6 +37,7 @@ class Settings:
     eval_examples: int = 872
     eval_batch_size: int = 64
     e2e_methods: list[str] = field(default_factory=lambda: ["prompt", "infoprompt"])
+    e2e_peft: list[str] = field(default_factory=lambda: ["prompt"])  # peft + Trainer runs: prompt, lora
     shots: int = 256
     epochs: int = 10
     dev_limit: int | None = None
@@ -134,6 +135,13 @@ def _specs(s: Settings) -> list[Spec]:
     return specs
 
 
+def _load_average() -> float:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
 def compile_note(configs: list[dict]) -> str | None:
     """Whether torch.compile pays for `prompt`: its one-off cost against the per-step saving."""
     by = {c["name"]: c for c in configs if "error" not in c}
@@ -158,6 +166,7 @@ def run_bench(s: Settings, log: Callable[[str], None] = print, on_config: Callab
     peft_script = find_peft_script(s.peft_script) if s.e2e_methods else None
     if s.e2e_methods and not s.data_dir:
         raise ConfigError("the end-to-end run needs SST-2: give --data-dir (or $INFOPROMPT_DATA), or --no-e2e")
+    load_start = _load_average()
     log(f"matrix-multiply throughput on {s.device} ({s.precision}) ...")
     rate = matmul_flops_per_second(s.device, s.precision)
     specs = _specs(s)
@@ -177,16 +186,20 @@ def run_bench(s: Settings, log: Callable[[str], None] = print, on_config: Callab
                        batch_size=s.batch_size, device=s.device, precision=s.precision, dev_limit=s.dev_limit,
                        timeout=s.timeout)
     if s.e2e_methods:
-        e2e = run_end_to_end(e2e_cfg, s.e2e_methods, peft_script, log)
+        e2e = run_end_to_end(e2e_cfg, s.e2e_methods, peft_script, log, tuple(s.e2e_peft))
     memory = next((step["memory_method"] for c in configs for step in c.get("steps", [])), "")
     notes = [n for n in [compile_note(configs)] if n]
+    load = (load_start, _load_average())
+    if s.device == "cpu" and max(load) > 0.75 * (os.cpu_count() or 1) + 1:  # +1: the benchmark itself
+        notes.append(f"the machine was busy (1-minute load average {load[0]:.1f} at the start, {load[1]:.1f} at the "
+                     f"end, {os.cpu_count()} CPUs): CPU timings are unreliable; rerun when it is quiet")
     if any(c["name"] in ("idpg", "infoprompt") for c in configs):
         notes.append("idpg/infoprompt steps hit the prompt-free cache, as every epoch after the first does")
     return {
         "device": s.device, "device_name": device_name(s.device), "precision": s.precision, "quick": s.quick,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "backbone": s.backbone,
         "batch_size": s.batch_size, "steps": s.steps, "warmup": s.warmup, "matmul_flops_per_s": rate,
-        "memory_method": memory, "configs": configs, "e2e": e2e,
+        "memory_method": memory, "load_average": load, "configs": configs, "e2e": e2e,
         "e2e_settings": {k: v for k, v in asdict(e2e_cfg).items() if k in ("shots", "epochs", "batch_size", "lr")},
         "notes": notes,
     }

@@ -13,6 +13,7 @@ class Example:
     `spans` are character spans [start, end) into `text_a`: none for sentence classification, one
     for entity typing (the template puts the mask right before it), two for a relation (e1, e2:
     the template wraps each in entity markers and never truncates them).
+    `group` ties examples scored together (MultiRC: the answer options of one question, for exact match).
     """
 
     text_a: str
@@ -20,3 +21,4 @@ class Example:
     label: int | None = None
     source: str = ""
     spans: tuple[tuple[int, int], ...] = ()
+    group: str | None = None

@@ -116,5 +116,5 @@ def _ensure_builtin() -> None:
     global _BUILTIN_LOADED
     if not _BUILTIN_LOADED:
         _BUILTIN_LOADED = True
-        # GLUE tasks; SemEval-2010 Task 8; the JSONL relation/typing kinds.
-        from infoprompt.data import glue, semeval, spans  # noqa: F401
+        # GLUE tasks; SemEval-2010 Task 8; the JSONL relation/typing kinds; SuperGLUE.
+        from infoprompt.data import glue, semeval, spans, superglue  # noqa: F401

@@ -40,6 +40,13 @@ class OutputDelta(nn.Module):
         self.base = base
         self.delta = delta
 
+    def __getattr__(self, name: str):
+        # Model code may read the wrapped module's attributes (T5's feed-forward checks `wo.weight.dtype`).
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("base"), name)
+
     def forward(self, *args, **kwargs):
         out = self.base(*args, **kwargs)
         if isinstance(out, tuple):
@@ -65,3 +72,9 @@ def wrap_outputs(model: nn.Module, pattern: str, make_delta: Callable[[str, nn.M
         setattr(model.get_submodule(parent_name) if parent_name else model, child, OutputDelta(module, delta))
         deltas[name] = delta
     return deltas
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put `new` where the submodule `name` is (the one in-place edit every insertion needs)."""
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)

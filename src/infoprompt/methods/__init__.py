@@ -1,7 +1,9 @@
 """Prompt methods, one small module each, registered by name."""
 
+from infoprompt.generative import methods as _generative  # noqa: F401  (registers gen-prompt, gen-warp)
 from infoprompt.methods import (  # noqa: F401  (registration)
     adapter,
+    apet,
     bitfit,
     finetune,
     idpg,

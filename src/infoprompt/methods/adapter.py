@@ -46,6 +46,9 @@ class Adapter(TunedBackboneMethod):
     # Houlsby et al. search {3e-5, 3e-4, 3e-3}; 1e-3 sits between the two upper values, for short few-shot runs.
     default_lr: ClassVar[float] = 1e-3
 
+    def tuned_existing(self) -> str | None:
+        return LAYER_NORM_PATTERN if self.config.train_layer_norm else None
+
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
         size = self.config.adapter_size
         wrap_outputs(model, PLACEMENTS[self.config.adapter_placement], lambda name, module: Bottleneck(self.hidden_size, size))

@@ -57,21 +57,26 @@ class MethodOutput:
 
 
 _METHODS: dict[str, tuple[type[MethodConfig], type[PromptMethod]]] = {}
+_UNLISTED: set[str] = set()  # built by name, but not for encoders (e.g. gen-prompt, reached via --method prompt)
 
 
-def register_method(name: str, config_cls: type[MethodConfig]):
-    """Class decorator: make a method available by name to the CLI, API and checkpoints."""
+def register_method(name: str, config_cls: type[MethodConfig], *, listed: bool = True):
+    """Class decorator: make a method available by name to the CLI, API and checkpoints.
+
+    `listed=False`: left out of `list_methods()` (the methods every encoder backbone runs)."""
 
     def wrap(cls):
         cls.method_name = name
         _METHODS[name] = (config_cls, cls)
+        if not listed:
+            _UNLISTED.add(name)
         return cls
 
     return wrap
 
 
 def list_methods() -> list[str]:
-    return sorted(_METHODS)
+    return sorted(set(_METHODS) - _UNLISTED)
 
 
 def method_classes(name: str) -> tuple[type[MethodConfig], type[PromptMethod]]:

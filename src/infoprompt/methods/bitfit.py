@@ -23,6 +23,9 @@ class BitFit(TunedBackboneMethod):
     # Ben Zaken et al. (2022) search {1e-4, 4e-4, 7e-4, 1e-3}; the top of that range suits short few-shot runs.
     default_lr: ClassVar[float] = 1e-3
 
+    def tuned_existing(self) -> str | None:
+        return BIAS_PATTERN
+
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
         mark_trainable(model, BIAS_PATTERN, exclude=OFF_READOUT_PATH)
         return model

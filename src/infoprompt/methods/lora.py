@@ -38,6 +38,9 @@ class LoRA(TunedBackboneMethod):
     # Hu et al. (2022), Table 9: RoBERTa-base uses 4e-4 to 5e-4 on GLUE (5e-4 on SST-2).
     default_lr: ClassVar[float] = 5e-4
 
+    def tuned_existing(self) -> str | None:
+        return None  # LoRA's A and B are new modules; W stays frozen and shared
+
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
         from peft import LoraConfig as PeftLoraConfig
         from peft import inject_adapter_in_model

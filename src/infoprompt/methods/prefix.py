@@ -39,5 +39,8 @@ class PrefixTuning(TunedBackboneMethod):
     # P-tuning v2's released scripts use 5e-3 to 1e-2 for BERT/RoBERTa on SuperGLUE and GLUE-style tasks.
     default_lr: ClassVar[float] = 1e-2
 
+    def tuned_existing(self) -> str | None:
+        return None  # only the prefix states are trained
+
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
         return PrefixedEncoder(model, self.config.prefix_length, self.config.prefix_hidden)

@@ -21,7 +21,7 @@ farthest from the entities first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -100,6 +100,7 @@ class Feature:
     free_token_type_ids: tuple[int, ...]
     free_mask_pos: int
     label: int | None = None
+    group: str | None = None  # the Example's group (MultiRC question), for per-group metrics
 
     @property
     def cache_key(self) -> bytes:
@@ -227,6 +228,9 @@ class Template:
 
     def encode(self, examples: list[Example]) -> list[Feature]:
         """Tokenise all texts in one batched call (fast tokenizers), then lay out each example."""
+        if any(e.group is not None for e in examples):  # carry the groups over (laid out without them)
+            plain = self.encode([replace(e, group=None) for e in examples])
+            return [replace(f, group=e.group) for f, e in zip(plain, examples)]
         spanned = [i for i, e in enumerate(examples) if e.spans]
         if not spanned:
             return self._encode_plain(examples)

@@ -123,6 +123,10 @@ def load_checkpoint(directory: str | Path, backbone=None):
     check_backbone(record, backbone)
     task = TaskSpec.from_dict(record["task"])
     method = build_method(record["method"], backbone, task, dict(record["method_config"]))
+    if record.get("pruning"):  # an XPrompt checkpoint: its masks are tensors of a masker to rebuild first
+        from infoprompt.pruning.masker import attach_masker
+
+        attach_masker(method, int(record["pruning"]["pieces"]))
     tensors = load_tensors(directory, record["tensors_sha256"])
     expected = method.trainable_state_dict()
     missing = sorted(set(expected) - set(tensors))

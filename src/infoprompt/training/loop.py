@@ -31,6 +31,7 @@ from infoprompt.training.resume import (
 from infoprompt.training.seeding import seed_everything
 
 PRECISIONS = ("fp32", "bf16")
+OPTIMIZERS = ("adamw", "adafactor")
 
 
 @dataclass
@@ -50,6 +51,8 @@ class TrainerConfig:
     device: str = "cpu"
     precision: str = "fp32"  # fp32 | bf16 (autocast around every forward; weights and optimizer stay fp32)
     compile: bool = False  # torch.compile the backbone (pays only for long runs; see docs/performance.md)
+    optimizer: str = "adamw"  # adamw | adafactor (see make_optimizer)
+    bucket_batches: int = 0  # >0: length-bucketed training batches (see bucketed_order); 0 keeps the plain shuffle
 
     def validate(self) -> None:
         checks = [
@@ -62,6 +65,8 @@ class TrainerConfig:
             (self.schedule in ("constant", "linear"), f"--schedule must be constant or linear, got '{self.schedule}'"),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}"),
             (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}, got '{self.precision}'"),
+            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'"),
+            (self.bucket_batches >= 0, f"--bucket-batches must be >= 0, got {self.bucket_batches}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -127,15 +132,34 @@ def evaluate_features(method, features: list[Feature], metrics: list[str], batch
                       precision: str = "fp32", batches: list | None = None) -> dict[str, float]:
     logits = predict_logits(method, features, batch_size, device, precision, batches)
     labels = [f.label for f in features]
-    return compute_metrics(metrics, labels, logits.argmax(-1).tolist())
+    groups = [getattr(f, "group", None) for f in features]
+    return compute_metrics(metrics, labels, logits.argmax(-1).tolist(), groups if any(groups) else None)
 
 
 class NonFiniteLoss(Exception):
     """A loss term is NaN or infinite (on this rank or, in a multi-process run, on any rank)."""
 
+    what = "loss term"
+
     def __init__(self, name: str, value: float):
         super().__init__(name)
         self.name, self.value = name, value
+
+
+class NonFiniteGradient(NonFiniteLoss):
+    """The loss was finite but its gradient is not: caught before the optimizer step writes NaN into
+    the parameters (which would only surface as a NaN loss one step later, far from its cause)."""
+
+    what = "the gradient of"
+
+
+def first_nonfinite_gradient(method, params: list[torch.nn.Parameter]) -> str:
+    """The name of the first trainable parameter whose gradient holds a NaN or inf (the slow path, on failure only)."""
+    names = {id(p): n for n, p in method.named_parameters()} if hasattr(method, "named_parameters") else {}
+    for i, p in enumerate(params):
+        if p.grad is not None and not torch.isfinite(p.grad).all():
+            return names.get(id(p), f"parameter #{i}")
+    return "a parameter"
 
 
 def train_step(method, batch: dict, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
@@ -157,8 +181,11 @@ def train_step(method, batch: dict, optimizer: torch.optim.Optimizer, params: li
     if sync is not None:
         out.losses = sync.reduce(params, out.losses, weight, bad)
         loss = sum(out.weights.get(name, 1.0) * value for name, value in out.losses.items())
-    if config.max_grad_norm:
-        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    # The norm is needed anyway for clipping (max_norm=inf clips nothing: a factor of exactly 1.0); one
+    # finiteness check per step stops a NaN gradient before it reaches the parameters.
+    norm = torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm or float("inf"))
+    if bad is None and not torch.isfinite(norm):
+        raise NonFiniteGradient(first_nonfinite_gradient(method, params), norm.item())
     optimizer.step()
     return out, loss
 
@@ -259,6 +286,18 @@ def shard_rows(rows: list[int], rank: int, world: int) -> tuple[list[int], float
     return (mine, len(mine) / len(rows)) if mine else (rows[:1], 0.0)
 
 
+def make_optimizer(params: list[torch.nn.Parameter], config: TrainerConfig) -> torch.optim.Optimizer:
+    """AdamW, or Adafactor as XPrompt/Lester use it: the given learning rate, constant unless
+    --schedule says otherwise (relative_step=False, scale_parameter=False, warmup_init=False), and
+    --weight-decay (XPrompt: 1e-5, lr 0.3)."""
+    if config.optimizer == "adafactor":
+        from transformers.optimization import Adafactor
+
+        return Adafactor(params, lr=config.lr, weight_decay=config.weight_decay, scale_parameter=False,
+                         relative_step=False, warmup_init=False)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
 def _lr_lambda(cfg: TrainerConfig, total_steps: int) -> Callable[[int], float]:
     warmup = int(cfg.warmup_ratio * total_steps)
 
@@ -282,11 +321,36 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=generator).tolist()
 
 
+def bucketed_order(order: list[int], lengths: list[int], batch_size: int, window: int, seed: int,
+                   epoch: int) -> list[int]:
+    """`order` regrouped so that each batch holds examples of similar length (less padding, fewer FLOPs).
+
+    The shuffled order is cut into windows of `window` batches; each window is sorted by length and cut
+    into batches; the full batches are then shuffled (a second pure function of (seed, epoch), so a
+    resumed run rebuilds the same batches) and a short last batch stays last. Every example is still
+    seen once per epoch; what changes is which examples share a batch, hence the run's numbers, which
+    is why it is opt-in (`--bucket-batches N`). On 256-shot SST-2 with batch 8 it cuts the padded
+    tokens per epoch from about 1.85x the real ones to about 1.1x (docs/performance.md).
+    """
+    if window <= 0:
+        return order
+    span = window * batch_size
+    batches: list[list[int]] = []
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start:start + span], key=lambda i: lengths[i])  # stable: ties keep the shuffle
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    tail = [batches.pop()] if batches and len(batches[-1]) < batch_size else []
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 500_009)
+    shuffled = [batches[b] for b in torch.randperm(len(batches), generator=generator).tolist()] + tail
+    return [i for batch in shuffled for i in batch]
+
+
 def _state_config(config: TrainerConfig, resume_config: dict | None, n_train: int, n_dev: int) -> dict:
     """What a saved resume state must agree with. Options that do not change the numbers are left out,
     and fp32 precision is left implicit so states saved before `precision` existed still resume."""
     free = ("progress", "device", "save_every", "compile")
-    trainer = {k: v for k, v in asdict(config).items() if k not in free and not (k == "precision" and v == "fp32")}
+    implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0}  # defaults older states lack
+    trainer = {k: v for k, v in asdict(config).items() if k not in free and implicit.get(k, object()) != v}
     return json.loads(json.dumps({**(resume_config or {}), "n_train": n_train, "n_dev": n_dev, "trainer": trainer}))
 
 
@@ -336,7 +400,7 @@ def fit(
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
     batches_per_epoch = math.ceil(len(train_features) / config.batch_size)
     params = [p for p in method.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = make_optimizer(params, config)
     total_steps = config.epochs * batches_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     state_config = _state_config(config, resume_config, len(train_features), len(dev_features))
@@ -383,6 +447,9 @@ def fit(
         while pos.epoch < config.epochs:
             method.train()
             order = epoch_order(len(train_features), config.seed, pos.epoch)
+            if config.bucket_batches:
+                order = bucketed_order(order, [len(f.input_ids) for f in train_features], config.batch_size,
+                                       config.bucket_batches, config.seed, pos.epoch)
             end_of_epoch = False
             while not end_of_epoch:
                 start = time.perf_counter()
@@ -393,7 +460,7 @@ def fit(
                     out, loss = train_step(method, _to_device(batch, device), optimizer, params, config, sync, weight)
                 except NonFiniteLoss as err:
                     raise TrainingDivergedError(
-                        f"loss term '{err.name}' is {err.value} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
+                        f"{err.what} '{err.name}' is {err.value} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
                         f"the last good checkpoint (step {pos.best_step}) is kept in {run_dir}"
                     ) from None
                 scheduler.step()
