@@ -22,6 +22,7 @@ Dropout: like every method, the backbone follows `--backbone-dropout` (default o
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -67,8 +68,6 @@ class TunedBackboneMethod(FreePromptMethod):
 
 def copy_for_tuning(model: nn.Module, tuned: str | None) -> nn.Module:
     """A structural copy of `model` whose parameters matching `tuned` are copies and all others shared."""
-    import re
-
     pattern = re.compile(tuned) if tuned else None
     shared = {id(p): p for n, p in model.named_parameters() if pattern is None or not pattern.fullmatch(n)}
     return copy.deepcopy(model, memo=dict(shared))

@@ -443,13 +443,13 @@ def fit(
         progress.set_postfix({f"dev_{primary_metric}": f"{scores[primary_metric]:.4f}",
                               "best": f"{pos.best[primary_metric]:.4f}"})
 
+    lengths = [len(f.input_ids) for f in train_features] if config.bucket_batches else []  # once, not per epoch
     try:
         while pos.epoch < config.epochs:
             method.train()
             order = epoch_order(len(train_features), config.seed, pos.epoch)
             if config.bucket_batches:
-                order = bucketed_order(order, [len(f.input_ids) for f in train_features], config.batch_size,
-                                       config.bucket_batches, config.seed, pos.epoch)
+                order = bucketed_order(order, lengths, config.batch_size, config.bucket_batches, config.seed, pos.epoch)
             end_of_epoch = False
             while not end_of_epoch:
                 start = time.perf_counter()
