@@ -76,6 +76,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the backbone (docs/performance.md says when it pays)
     optimizer: str = "adamw"  # adamw | adafactor (XPrompt's settings; see training.loop.make_optimizer)
     bucket_batches: int = 0  # >0: length-bucketed training batches (training.loop.bucketed_order)
+    packing: str = "auto"  # auto: padding-free packed training batches where exact (infoprompt.packing); off
 
 
 # Fields that may differ between a run and its resumption without changing its numbers.
@@ -183,6 +184,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     torch.manual_seed(cfg.seed)
     method_name, method_config = method_for_backbone(cfg.method, method_config, backbone)  # generative: gen-*
     method = build_method(method_name, backbone, task, method_config)
+    if hasattr(method, "set_packing"):  # encoder methods; the generative path has its own forward
+        method.set_packing(cfg.packing)
     extra_meta = prepare(method) if prepare is not None else {}
     template = make_template(method, backbone, cfg.max_length)
     train_features = template.encode(train_examples)
@@ -225,6 +228,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "lr": trainer_config.lr,
         "run_dir": str(run_dir),
     }
+    if hasattr(method, "packer"):
+        summary["packing"] = method.packer.report()
     if hasattr(method, "run_report"):  # method-specific facts, e.g. APET's exact budget and placement
         summary.update(method.run_report())
     if task.has_test and result.main_process:

@@ -70,6 +70,9 @@ def _add_train(sub) -> None:
     p.add_argument("--bucket-batches", type=int, default=0, metavar="N",
                    help="length-bucketed training batches: sort windows of N batches by length (faster; "
                         "changes which examples share a batch; 0 = plain shuffle)")
+    p.add_argument("--packing", default="auto", choices=["auto", "off"],
+                   help="auto: pack shuffled training batches without padding where exact (same batches, "
+                        "faster; docs/performance.md); off: always padded")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"],
                    help="adafactor: XPrompt's settings (constant lr, no relative step/scaling; docs/generative.md)")
     p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
@@ -107,6 +110,7 @@ def cmd_train(args) -> int:
         verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
         device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
         compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
+        packing=args.packing,
     )
     result = train(cfg)
     if result.skipped_rows:

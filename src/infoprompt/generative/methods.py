@@ -58,6 +58,9 @@ class GenerativePromptMethod(PromptMethod):
 
     default_layout = "prefix"
 
+    def packing_safe(self) -> bool:
+        return False  # decoders and T5 run their own forward here, not the packed encoder pass
+
     def __init__(self, config: GenPromptConfig, backbone, task):
         if backbone.kind not in ("causal", "seq2seq"):
             raise ConfigError(f"method '{self.method_name}' needs a causal or seq2seq backbone; "

@@ -16,6 +16,7 @@ from torch import nn
 from infoprompt.backbones import Backbone
 from infoprompt.data.tasks import TaskSpec
 from infoprompt.errors import ConfigError
+from infoprompt.packing import Packer
 from infoprompt.readout import read_out, resolve_readout
 
 
@@ -112,6 +113,27 @@ class PromptMethod(nn.Module):
         self.readout = resolve_readout(config.readout, backbone.has_mlm_head)
         self._backbone_training = backbone.model.training  # the dropout policy chosen at load time
         self.prompt_masker: nn.Module | None = None  # set by pruning (XPrompt) to mask tokens/pieces
+        self._packing_mode = "auto"
+        self._packer: Packer | None = None
+
+    # -- padding-free batches (infoprompt.packing) ----------------------------------------------
+    def packing_safe(self) -> bool:
+        """Whether the backbone, as this method runs it, treats tokens independently except in attention,
+        so that packed batches are exact. Methods that attach per-row key/value prefixes say no."""
+        return True
+
+    def set_packing(self, mode: str) -> None:
+        """`auto` (pack wasteful training batches once the self-check passes) or `off` (always padded)."""
+        Packer(mode)  # validates
+        self._packing_mode, self._packer = mode, None
+
+    @property
+    def packer(self) -> Packer:
+        if self._packer is None:  # built on first use: a subclass decides packing_safe() after __init__
+            self._packer = Packer(self._packing_mode)
+            if self._packing_mode == "auto" and not self.packing_safe():
+                self._packer.disable(f"not supported by method '{self.method_name}'")
+        return self._packer
 
     # -- the frozen backbone stays in the mode its dropout policy chose -------------------------
     def train(self, mode: bool = True) -> PromptMethod:
@@ -155,11 +177,8 @@ class PromptMethod(nn.Module):
         rows = torch.arange(embeds.shape[0], device=embeds.device).unsqueeze(1).expand_as(slot)
         placed = prompts[rows, slot.clamp(min=0)]
         embeds = torch.where((slot >= 0).unsqueeze(-1), placed.to(embeds.dtype), embeds)
-        hidden = self.backbone(
-            inputs_embeds=embeds,
-            attention_mask=batch["attention_mask"],
-            token_type_ids=batch["token_type_ids"] if self._uses_token_types() else None,
-        ).last_hidden_state
+        token_types = batch["token_type_ids"] if self._uses_token_types() else None
+        hidden = self.packer.hidden_states(self.backbone, embeds, batch["attention_mask"], token_types)
         return read_out(self.readout, hidden, batch["attention_mask"], batch["mask_pos"], slot)
 
     def _uses_token_types(self) -> bool:

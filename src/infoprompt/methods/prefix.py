@@ -42,5 +42,8 @@ class PrefixTuning(TunedBackboneMethod):
     def tuned_existing(self) -> str | None:
         return None  # only the prefix states are trained
 
+    def packing_safe(self) -> bool:
+        return False  # one prefix per row: a packed row would share it across examples
+
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
         return PrefixedEncoder(model, self.config.prefix_length, self.config.prefix_hidden)

@@ -76,6 +76,9 @@ class APET(TunedBackboneMethod):
         self.prompt_delta = FlatSlice(tuple(self.prompt.shape), prompt_units[0].size) if prompt_units else None
         return model
 
+    def packing_safe(self) -> bool:
+        return not any(u.site.op == "concat" for u in self.units)  # CONCAT prefixes attach per row
+
     def prompts(self, batch: dict) -> torch.Tensor:
         """The template's slot vectors; with a `prompt` unit, its first k entries are trained (an additive delta)."""
         prompt = self.prompt if self.prompt_delta is None else self.prompt + self.prompt_delta.full()
