@@ -144,6 +144,15 @@ def _method_config(cfg: TrainConfig):
     return config_cls(**options)
 
 
+def _resume_config(cfg: TrainConfig) -> dict:
+    """What a resumed run must share with the saved state. `--packing off` is left implicit: states saved
+    before packing existed were padded, so they resume exactly under `--packing off`."""
+    config = {k: v for k, v in cfg.__dict__.items() if k not in _RESUME_FREE_FIELDS}
+    if config.get("packing") == "off":
+        del config["packing"]
+    return config
+
+
 def resolve_lr(cfg: TrainConfig) -> float:
     """The learning rate a run uses: the user's, else the method's `default_lr`."""
     if cfg.lr is not None:
@@ -207,7 +216,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     result = fit(
         method, train_features, dev_features, metrics=task.metrics, primary_metric=task.primary_metric,
         config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
-        resume_config={k: v for k, v in cfg.__dict__.items() if k not in _RESUME_FREE_FIELDS},
+        resume_config=_resume_config(cfg),
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files
         plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,

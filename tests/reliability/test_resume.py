@@ -105,3 +105,19 @@ def test_sigkill_at_random_steps_then_resume(tmp_path, train_argv):
     report = kill_and_resume(train_args, tmp_path, kills=2, seed=1, timeout=120)
     assert len(report.kill_steps) >= 1
     assert report.identical, report.to_dict()
+
+
+def test_resume_under_other_packing_is_refused_and_off_matches_pre_packing_states(tmp_path, capsys, train_argv):
+    """Packing changes float rounding, so a resume must keep it. A state saved before `--packing`
+    existed (no such key) was padded: it resumes under `--packing off`, and only there."""
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1")) == 0
+    capsys.readouterr()
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1", "--packing", "off", "--resume")) == 2
+    assert "packing='auto'" in capsys.readouterr().err
+    state_path = tmp_path / "run" / RESUME_DIR / STATE_JSON
+    state = json.loads(state_path.read_text())
+    del state["config"]["packing"]  # as written by a version without packing
+    state_path.write_text(json.dumps(state))
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1", "--resume")) == 2
+    capsys.readouterr()
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1", "--packing", "off", "--resume")) == 0
