@@ -7,7 +7,8 @@ set -euo pipefail
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 DATA=${INFOPROMPT_DATA:-../shared/data}
-COMMON=(--backbone minilm --tasks sst2,rte,mrpc --shots 256 --epochs 2 --seed 0 --data-dir "$DATA"
+# --packing off: the committed results were trained on padded batches (before packing became the default)
+COMMON=(--backbone minilm --tasks sst2,rte,mrpc --shots 256 --epochs 2 --seed 0 --data-dir "$DATA" --packing off
         --out docs/results/apet_minilm --runs-dir runs/apet_minilm)
 for experiment in "${@:-a2 transfer a1}"; do
   for e in $experiment; do

@@ -18,7 +18,8 @@ RESULTS=docs/results/xprompt_minilm
 # lr (1e-3), constant schedule, 3 epochs. Sweep 10%, 30%, ..., 90% on an iterative path with a 0.2 grid.
 # Compute plan (2 shared CPU cores, 1 thread, measured ~0.33 s per step and ~25 s per SST-2 dev pass):
 # SST-2: 11 trainings x 96 steps + 20 dev passes + 17 importance passes of 256 examples = 20.5 min measured.
-COMMON=(--method prompt --backbone minilm --n-prompts 20 --batch-size 8 --epochs 3 --seed 0 --threads 1
+# --packing off: the committed results were trained on padded batches (before packing became the default).
+COMMON=(--method prompt --backbone minilm --n-prompts 20 --batch-size 8 --epochs 3 --seed 0 --threads 1 --packing off
         --sweep 0.1,0.3,0.5,0.7,0.9 --step 0.2 --granularity both --pieces 16 --random-seeds 3)
 for task in "${@:-sst2}"; do
   case "$task" in

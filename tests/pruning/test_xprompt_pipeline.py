@@ -93,3 +93,19 @@ def test_every_soft_prompt_method_can_be_pruned_and_retrained(tmp_path, stage_on
     if kind == "generated":
         bias = rewound.method.generator.bias.detach()
         assert torch.all(bias[_pruned_entries(rewound)] == 0) and torch.all(bias[~_pruned_entries(rewound)] != 0)
+
+
+def test_retraining_keeps_stage_one_packing_and_older_records_mean_padded(tmp_path, stage_one, tiny):
+    """Retraining must batch like stage 1 did; a record from before `--packing` existed was padded."""
+    import shutil
+
+    from infoprompt.pruning.pipeline import load_stage_one
+
+    run = tmp_path / "run"
+    shutil.copytree(stage_one("warp"), run)
+    assert load_stage_one(run, backbone=tiny).cfg.packing == "auto"
+    config_path = run / "config.json"
+    record = json.loads(config_path.read_text())
+    del record["train_config"]["packing"]
+    config_path.write_text(json.dumps(record))
+    assert load_stage_one(run, backbone=tiny).cfg.packing == "off"

@@ -15,6 +15,7 @@ TRAIN_FLAGS = {  # stage 1 when no --run is given: the `infoprompt train` flags 
     "task": str, "method": str, "backbone": str, "shots": int, "seed": int, "n_prompts": int, "epochs": int,
     "batch_size": int, "lr": float, "schedule": str, "eval_every": int, "max_length": int, "readout": str,
     "optimizer": str,  # adamw | adafactor (the paper's optimizer), as `infoprompt train --optimizer`
+    "packing": str,  # auto | off, as `infoprompt train --packing` (the retraining keeps stage 1's)
 }
 
 

@@ -110,6 +110,7 @@ def load_stage_one(run_dir: str | Path, data_dir: str | None = None, backbone: B
     saved = dict(model.record.get("train_config") or {})
     if not saved:
         raise ConfigError(f"{run_dir}/config.json: no 'train_config' (made by an older version); retrain it")
+    saved.setdefault("packing", "off")  # runs recorded before packing existed trained on padded batches
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     task = model.task
     folder = None

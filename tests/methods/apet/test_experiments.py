@@ -96,3 +96,9 @@ def test_run_one_skips_a_finished_run(tmp_path, monkeypatch):
     first = common.run_one(flags, tmp_path)
     second = common.run_one(flags, tmp_path)
     assert len(trained) == 1 and first["dev"] == second["dev"] == {"accuracy": 0.75}
+
+
+def test_setup_names_packing_only_when_not_the_default():
+    """Default runs keep the identity they had before `--packing` existed; `off` is passed on to train."""
+    assert "packing" not in Setup(tasks=["sst2"]).flags("sst2", "apet", budget=64)
+    assert Setup(tasks=["sst2"], packing="off").flags("sst2", "finetune")["packing"] == "off"

@@ -18,7 +18,7 @@ def _setup(args: argparse.Namespace):
         raise ConfigError("--tasks: give at least one task")
     return Setup(tasks=tasks, backbone=args.backbone, data_dir=args.data_dir, shots=args.shots or None,
                  epochs=args.epochs, seed=args.seed, max_length=args.max_length, eval_batch_size=args.eval_batch_size,
-                 lr=args.lr, extra=extra)
+                 lr=args.lr, extra=extra, packing=args.packing)
 
 
 def _budgets(text: str) -> list[int]:
@@ -66,6 +66,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, help="default: each method's own")
+    p.add_argument("--packing", default="auto", choices=["auto", "off"],
+                   help="as `infoprompt train --packing` (off: padded batches, as the committed results used)")
     p.add_argument("--ops", help="APET operations for random placement (default: the method's add,plug,concat)")
     p.add_argument("--out", default="docs/results/apet", help="where the JSON/Markdown/PNG go")
     p.add_argument("--runs-dir", default="runs/apet", help="where the run directories go (resumable)")

@@ -31,6 +31,7 @@ class Setup:
     eval_batch_size: int = 64
     lr: float | None = None
     extra: dict = field(default_factory=dict)  # further train flags, e.g. {"apet_ops": "add,plug,concat"}
+    packing: str = "auto"  # `infoprompt train --packing`; only named in a run's flags when not the default
 
     def flags(self, task: str, method: str, **more) -> dict:
         flags = {"task": task, "method": method, "backbone": self.backbone, "data_dir": self.data_dir,
@@ -38,6 +39,8 @@ class Setup:
                  "eval_batch_size": self.eval_batch_size, "lr": self.lr,
                  # one evaluation, after the last epoch: dev sets cost more than few-shot training here
                  "eval_every": 10**9}
+        if self.packing != "auto":  # default runs keep the identity (run folder) they had before packing existed
+            flags["packing"] = self.packing
         return {**flags, **(self.extra if method == "apet" else {}), **more}
 
 
