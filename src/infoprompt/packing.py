@@ -11,8 +11,9 @@ one up to float rounding (measured: 8e-7 largest difference in MiniLM's hidden s
 
 This is what Hugging Face's `DataCollatorWithFlattening` does for FlashAttention-2 on GPUs; here it
 is done with a dense block mask, which any attention implementation (eager, SDPA) accepts, so it
-also pays on CPU. Measured on MiniLM, 2 CPU cores, one epoch of 32 shuffled batches, forward +
-backward: 3.2-3.4 s packed against 4.4-5.0 s padded (`benchmarks/packing_step.py`).
+also pays on CPU. Measured on MiniLM, 2 CPU cores, one epoch of the 256-shot SST-2 run's 32
+shuffled batches through `train_step`: 3.19 s packed against 4.49 s padded, medians of 5
+interleaved repeats (`python benchmarks/packing_step.py --data-dir ../shared/data`).
 
 Packing is used only where it is known to be exact:
 - the method must allow it (`PromptMethod.packing_safe`: not for key/value prefixes, which attach
