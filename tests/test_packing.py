@@ -160,3 +160,18 @@ def test_self_check_restores_training_mode_and_rng(tiny_bert):
     torch.manual_seed(3)
     assert method.packer.status == "on"
     assert method.backbone.training and torch.equal(after, torch.rand(1))
+
+
+@pytest.mark.parametrize("attn", ["eager", "sdpa"])
+def test_packing_is_exact_under_either_attention_implementation(bert_tokenizer, attn):
+    """Eager attention adds the mask to the scores (additive mask), SDPA takes a boolean one."""
+    from infoprompt.testing import make_tiny_backbone
+
+    backbone = make_tiny_backbone("bert", bert_tokenizer)
+    backbone.model.set_attn_implementation(attn)
+    method = build_method("prompt", backbone, get_task("sst2"), {"n_prompts": 4})
+    batch = batch_for(method, backbone, RAGGED)
+    packed = method(batch).logits
+    assert method.packer.status == "on"
+    method.set_packing("off")
+    assert torch.allclose(packed, method(batch).logits, atol=1e-5)
