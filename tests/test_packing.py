@@ -155,7 +155,7 @@ def test_self_check_restores_training_mode_and_rng(tiny_bert):
     method.backbone.train()  # as with --backbone-dropout on
     torch.manual_seed(3)
     method.packer._self_check(method.backbone, method.word_embeddings(batch["input_ids"]), batch["attention_mask"],
-                              batch["token_type_ids"])
+                              batch["token_type_ids"], batch["attention_mask"].sum(1).tolist())
     after = torch.rand(1)
     torch.manual_seed(3)
     assert method.packer.status == "on"

@@ -144,13 +144,15 @@ def _method_config(cfg: TrainConfig):
     return config_cls(**options)
 
 
+# TrainConfig fields that records written by older versions lack, with the value those runs used.
+LEGACY_DEFAULTS = {"packing": "off"}  # before packing existed every run was padded
+
+
 def _resume_config(cfg: TrainConfig) -> dict:
-    """What a resumed run must share with the saved state. `--packing off` is left implicit: states saved
-    before packing existed were padded, so they resume exactly under `--packing off`."""
-    config = {k: v for k, v in cfg.__dict__.items() if k not in _RESUME_FREE_FIELDS}
-    if config.get("packing") == "off":
-        del config["packing"]
-    return config
+    """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
+    so states saved before the field existed still resume (and only under that value)."""
+    return {k: v for k, v in cfg.__dict__.items()
+            if k not in _RESUME_FREE_FIELDS and LEGACY_DEFAULTS.get(k, object()) != v}
 
 
 def resolve_lr(cfg: TrainConfig) -> float:
@@ -193,8 +195,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     torch.manual_seed(cfg.seed)
     method_name, method_config = method_for_backbone(cfg.method, method_config, backbone)  # generative: gen-*
     method = build_method(method_name, backbone, task, method_config)
-    if hasattr(method, "set_packing"):  # encoder methods; the generative path has its own forward
-        method.set_packing(cfg.packing)
+    method.set_packing(cfg.packing)  # methods that cannot pack (prefixes, generative) stay padded and say so
     extra_meta = prepare(method) if prepare is not None else {}
     template = make_template(method, backbone, cfg.max_length)
     train_features = template.encode(train_examples)
@@ -237,8 +238,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "lr": trainer_config.lr,
         "run_dir": str(run_dir),
     }
-    if hasattr(method, "packer"):
-        summary["packing"] = method.packer.report()
+    summary["packing"] = method.packer.report()
     if hasattr(method, "run_report"):  # method-specific facts, e.g. APET's exact budget and placement
         summary.update(method.run_report())
     if task.has_test and result.main_process:

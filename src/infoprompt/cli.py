@@ -38,6 +38,8 @@ ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no
 
 
 def _add_train(sub) -> None:
+    from infoprompt.packing import PACKING_MODES
+
     p = sub.add_parser("train", help="train a soft prompt on a task")
     p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, semeval, superglue-{boolq,cb,copa,multirc,rte,wic,wsc}, or custom")
     p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt; baselines: finetune, adapter, lora, bitfit, prefix")
@@ -70,7 +72,7 @@ def _add_train(sub) -> None:
     p.add_argument("--bucket-batches", type=int, default=0, metavar="N",
                    help="length-bucketed training batches: sort windows of N batches by length (faster; "
                         "changes which examples share a batch; 0 = plain shuffle)")
-    p.add_argument("--packing", default="auto", choices=["auto", "off"],
+    p.add_argument("--packing", default="auto", choices=PACKING_MODES,
                    help="auto: pack shuffled training batches without padding where exact (same batches, "
                         "faster; docs/performance.md); off: always padded")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"],

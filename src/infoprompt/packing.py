@@ -101,11 +101,10 @@ def position_offset(model: nn.Module) -> int:
     return int(padding_idx) + 1 if padding_idx is not None else 0
 
 
-def is_right_padded(attention_mask: torch.Tensor) -> bool:
-    """Every row is ones then zeros (our collate's layout); packing assumes it."""
-    ones = attention_mask.sum(1, keepdim=True)
+def is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
+    """Every row is `lengths[i]` ones then zeros (our collate's layout); packing assumes it."""
     columns = torch.arange(attention_mask.shape[1], device=attention_mask.device).unsqueeze(0)
-    return bool(torch.equal(attention_mask.bool(), columns < ones))
+    return bool(torch.equal(attention_mask.bool(), columns < lengths.unsqueeze(1)))
 
 
 class Packer:
@@ -114,7 +113,6 @@ class Packer:
     def __init__(self, mode: str = "auto"):
         if mode not in PACKING_MODES:
             raise ConfigError(f"--packing must be one of {PACKING_MODES}, got '{mode}'")
-        self.mode = mode
         self.status = "off: --packing off" if mode == "off" else "unchecked"
         self.packed_batches = 0
 
@@ -132,29 +130,27 @@ class Packer:
     def hidden_states(self, model: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
                       token_type_ids: torch.Tensor | None) -> torch.Tensor:
         """(B, L, D) last hidden states, as `model(inputs_embeds=…)` returns them at every real token."""
-        if self.status.startswith("off") or not self._worth_it(attention_mask):
+        if self.status.startswith("off"):
             return _padded(model, embeds, attention_mask, token_type_ids)
+        lengths = attention_mask.sum(1)  # once per batch: the worth-it test and the plan share it
+        if not _worth_it(attention_mask, lengths):
+            return _padded(model, embeds, attention_mask, token_type_ids)
+        lengths = lengths.tolist()
         if self.status == "unchecked":
-            self._self_check(model, embeds, attention_mask, token_type_ids)
+            self._self_check(model, embeds, attention_mask, token_type_ids, lengths)
             if self.status.startswith("off"):
                 return _padded(model, embeds, attention_mask, token_type_ids)
         self.packed_batches += 1
-        return _packed(model, embeds, attention_mask, token_type_ids)
+        return _packed(model, embeds, token_type_ids, lengths)
 
-    @staticmethod
-    def _worth_it(attention_mask: torch.Tensor) -> bool:
-        real = int(attention_mask.sum())
-        return real > 0 and real <= (1 - MIN_PADDING_SAVING) * attention_mask.numel() \
-            and is_right_padded(attention_mask)
-
-    def _self_check(self, model, embeds, attention_mask, token_type_ids) -> None:
+    def _self_check(self, model, embeds, attention_mask, token_type_ids, lengths: list[int]) -> None:
         was_training = model.training
         model.eval()  # no dropout: both passes must see the same function
         try:
             with torch.no_grad(), torch.autocast(embeds.device.type, enabled=False):
                 x = embeds.detach().float()
                 padded = _padded(model, x, attention_mask, token_type_ids)
-                packed = _packed(model, x, attention_mask, token_type_ids)
+                packed = _packed(model, x, token_type_ids, lengths)
         except Exception as err:  # an encoder that refuses a 4D mask or position ids: fall back, say why
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             self.disable(f"the encoder rejected a packed batch ({type(err).__name__}: {first[:120]})")
@@ -170,13 +166,18 @@ class Packer:
             self.status = "on"
 
 
+def _worth_it(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
+    real = int(lengths.sum())
+    return 0 < real <= (1 - MIN_PADDING_SAVING) * attention_mask.numel() and is_right_padded(attention_mask, lengths)
+
+
 def _padded(model, embeds, attention_mask, token_type_ids) -> torch.Tensor:
     return model(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
 
 
-def _packed(model, embeds, attention_mask, token_type_ids) -> torch.Tensor:
+def _packed(model, embeds, token_type_ids, lengths: list[int]) -> torch.Tensor:
     batch, length, dim = embeds.shape
-    plan = plan_packing(attention_mask.sum(1).tolist(), length, embeds.device)
+    plan = plan_packing(lengths, length, embeds.device)
     flat = embeds.reshape(batch * length, dim).index_select(0, plan.source)
     packed = embeds.new_zeros(plan.rows * plan.width, dim).index_copy(0, plan.dest, flat)
     kwargs = {}

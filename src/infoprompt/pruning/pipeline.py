@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from infoprompt.api import LoadedModel, TrainConfig, load, train
+from infoprompt.api import LEGACY_DEFAULTS, LoadedModel, TrainConfig, load, train
 from infoprompt.backbones import Backbone, load_backbone
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import load_split, resolve_data_dir
@@ -110,7 +110,7 @@ def load_stage_one(run_dir: str | Path, data_dir: str | None = None, backbone: B
     saved = dict(model.record.get("train_config") or {})
     if not saved:
         raise ConfigError(f"{run_dir}/config.json: no 'train_config' (made by an older version); retrain it")
-    saved.setdefault("packing", "off")  # runs recorded before packing existed trained on padded batches
+    saved = {**LEGACY_DEFAULTS, **saved}  # a record from before a field existed ran with its legacy value
     cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
     task = model.task
     folder = None

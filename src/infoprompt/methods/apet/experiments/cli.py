@@ -53,6 +53,8 @@ def cmd_apet(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: Any) -> None:
+    from infoprompt.packing import PACKING_MODES
+
     p = subparsers.add_parser("apet", help="APET experiments: a1 (positions), a2 (budget sweep), transfer",
                               description="Run an APET experiment resumably (finished runs are skipped) and write "
                                           "OUT/<experiment>.json, .md and .png after every run. See docs/apet.md.")
@@ -66,7 +68,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, help="default: each method's own")
-    p.add_argument("--packing", default="auto", choices=["auto", "off"],
+    p.add_argument("--packing", default="auto", choices=PACKING_MODES,
                    help="as `infoprompt train --packing` (off: padded batches, as the committed results used)")
     p.add_argument("--ops", help="APET operations for random placement (default: the method's add,plug,concat)")
     p.add_argument("--out", default="docs/results/apet", help="where the JSON/Markdown/PNG go")
