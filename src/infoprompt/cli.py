@@ -33,6 +33,7 @@ SUBCOMMAND_MODULES = (
     "infoprompt.bench.cli",
     "infoprompt.methods.apet.experiments.cli",
     "infoprompt.pruning.cli",
+    "infoprompt.export.cli",
 )
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
 

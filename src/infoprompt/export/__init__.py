@@ -1,0 +1,1 @@
+"""Moving trained runs out of the toolkit, in other projects' formats (peft: `infoprompt.export.peft`)."""

@@ -1,0 +1,27 @@
+"""``infoprompt export``: a trained run in another project's format (argument parsing only)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+FORMATS = ("peft",)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from infoprompt.export.peft import export_peft
+
+    out = export_peft(args.checkpoint, args.output)
+    print(f"wrote a peft adapter to {out} (load: PeftModel.from_pretrained(AutoModel.from_pretrained(base), "
+          f"'{out}'); head: docs/interop.md)", file=sys.stderr)
+    return 0
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="export a trained run for another library (peft adapter folder)")
+    p.add_argument("--checkpoint", required=True, help="run directory holding the best checkpoint")
+    p.add_argument("--format", default="peft", choices=FORMATS,
+                   help="peft: adapter_config.json + adapter_model.safetensors (lora, prompt, prefix runs)")
+    p.add_argument("--output", required=True, help="folder to write (created if missing)")
+    p.set_defaults(func=cmd_export)

@@ -1,0 +1,154 @@
+"""Export a checkpoint as a peft adapter folder that `PeftModel.from_pretrained(base, DIR)` loads.
+
+Written with peft's own `get_peft_model(...).save_pretrained(...)`, so `adapter_config.json` and
+`adapter_model.safetensors` are exactly what peft writes for the same adapter; we only copy our trained
+tensors into the peft model before saving. The base is the plain backbone (`AutoModel`), the class
+`infoprompt` itself loads encoders with.
+
+What peft has no place for travels beside it: our classification head (class embeddings + bias, read
+from the hidden state at the run's readout position) and, for LoRA and prefix runs, the frozen
+template slot vectors, in `infoprompt_head.safetensors`, described by `infoprompt_export.json`
+(docs/interop.md). peft's `modules_to_save` cannot hold the head: it saves copies of modules that
+exist in the base model, and a plain `AutoModel` has no classifier (and a `...ForSequenceClassification`
+head reads the pooler, not our readout).
+
+Mapping (method -> peft type):
+- `lora`   -> LORA: identical hidden states on the same input embeddings.
+- `prompt` -> PROMPT_TUNING: the same prompt vectors, `num_virtual_tokens` = n_prompts. peft prepends
+  them before the whole input ([P]*n [CLS] text); our template puts them after [CLS]. The vectors are
+  the same, the placement is peft's.
+- `prefix` -> PREFIX_TUNING: the same per-layer key/values (the method trains through peft already).
+Every other method has no peft equivalent; `NO_PEFT_EQUIVALENT` says why, and export refuses it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from infoprompt.errors import ConfigError
+
+FORMAT = "peft"
+HEAD_FILE = "infoprompt_head.safetensors"
+META_FILE = "infoprompt_export.json"
+
+NO_PEFT_EQUIVALENT = {
+    "warp": "WARP's prompt slots sit inside the template (around the sentence and the mask), peft's prompt "
+            "tuning only prepends",
+    "idpg": "IDPG generates a different prompt for every input; peft's prompts are fixed vectors",
+    "infoprompt": "InfoPrompt generates a prompt per input (and trains with its MI losses); peft's prompts are "
+                  "fixed vectors",
+    "adapter": "peft has no bottleneck-adapter (Houlsby/Pfeiffer) tuner",
+    "bitfit": "peft has no bias-only tuner",
+    "finetune": "full fine-tuning changes the backbone's own weights; save the model instead of an adapter",
+    "apet": "APET's budgeted primitives (partial slices, per-layer prefix lengths) have no peft config",
+    "gen-prompt": "prompts on generative backbones are not exported yet",
+    "gen-warp": "WARP's prompt slots sit inside the template, peft's prompt tuning only prepends",
+}
+
+
+def _base_name(method) -> str:
+    """The id or local path `from_pretrained` finds the base under (aliases such as 'minilm' resolved)."""
+    from infoprompt.backbones import ALIASES
+
+    name = method.backbone_info.name
+    return ALIASES[name]() if name in ALIASES else name
+
+
+def _fresh_base(method) -> nn.Module:
+    """A structural copy of the pristine backbone (weights shared, modules new) for peft to wrap in place."""
+    from infoprompt.methods.finetune import copy_for_tuning
+
+    return copy_for_tuning(method.backbone_info.model, None)
+
+
+def _wrap(method, peft_config) -> nn.Module:
+    from peft import get_peft_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation noise inside peft
+        return get_peft_model(_fresh_base(method), peft_config)
+
+
+def _lora(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    from peft import LoraConfig
+
+    cfg = method.config
+    tuned = {n: p for n, p in method.backbone.named_parameters() if ".lora_" in n}
+    # The modules LoRA was actually injected into (peft resolved empty --lora-targets to its model-type default).
+    targets = sorted({n.split(".lora_")[0].rsplit(".", 1)[-1] for n in tuned})
+    peft_model = _wrap(method, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                                          target_modules=targets, bias="none"))
+    own = dict(peft_model.base_model.model.named_parameters())
+    with torch.no_grad():
+        for name, value in tuned.items():
+            own[name].copy_(value)
+    return peft_model, {"slot_prompts": method.prompt.detach()}
+
+
+def _prompt(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    from peft import PromptTuningConfig, TaskType
+
+    if method.config.layout != "prefix":
+        raise ConfigError(f"--format peft: this prompt run uses layout '{method.config.layout}'; peft's prompt "
+                          "tuning only prepends (layout 'prefix')")
+    prompt = method.mask_prompts(method.prompt.detach().unsqueeze(0))[0]  # after any XPrompt pruning mask
+    base = method.backbone_info.model.config
+    peft_model = _wrap(method, PromptTuningConfig(
+        task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=prompt.shape[0], token_dim=prompt.shape[1],
+        num_transformer_submodules=1, num_attention_heads=base.num_attention_heads,
+        num_layers=base.num_hidden_layers))
+    with torch.no_grad():
+        peft_model.prompt_encoder["default"].embedding.weight.copy_(prompt)
+    return peft_model, {}
+
+
+def _prefix(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
+    # The method already runs a peft PrefixTuning model (infoprompt.delta.PrefixedEncoder): save that one.
+    return method.backbone.peft_model, {"slot_prompts": method.prompt.detach()}
+
+
+EXPORTERS: dict[str, Callable] = {"lora": _lora, "prompt": _prompt, "prefix": _prefix}
+
+
+def check_exportable(method_name: str) -> None:
+    """Refuse, in one line, a method peft cannot represent (before any backbone is loaded)."""
+    if method_name in EXPORTERS:
+        return
+    why = NO_PEFT_EQUIVALENT.get(method_name, "no peft equivalent is known")
+    raise ConfigError(f"--format peft: method '{method_name}' cannot be exported: {why} "
+                      f"(exportable: {', '.join(sorted(EXPORTERS))})")
+
+
+def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Path:
+    """Write `output/adapter_config.json` + `adapter_model.safetensors` (peft) and our head beside them."""
+    from infoprompt.api import load
+    from infoprompt.atomic_files import atomic_write_json
+    from infoprompt.training.checkpoint import read_checkpoint_config, save_tensors
+
+    record = read_checkpoint_config(checkpoint)
+    check_exportable(record["method"])
+    model = load(checkpoint, backbone)
+    method = model.method
+    if method.backbone_info.kind != "encoder":
+        raise ConfigError("--format peft: only encoder backbones are exported so far")
+    peft_model, extra = EXPORTERS[record["method"]](method)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    config = peft_model.peft_config["default"]
+    config.base_model_name_or_path = _base_name(method)
+    peft_model.save_pretrained(str(output), save_embedding_layers=False)  # we never change the vocabulary
+    head = {"class_embeddings": method.head.class_embeddings.detach(), "bias": method.head.bias.detach(), **extra}
+    save_tensors(output / HEAD_FILE, head, {"format": "infoprompt-head"})
+    atomic_write_json(output / META_FILE, {
+        "method": record["method"], "peft_type": str(config.peft_type.value), "base_model": _base_name(method),
+        "readout": method.readout, "template": record["template"], "label_names": method.task.label_names,
+        "task": method.task.name, "head": "logits = z @ class_embeddings.T + bias, z = hidden state at the readout",
+        "slot_prompts": "frozen template slot vectors (LoRA/prefix runs), in the template's prompt slots"
+                        if extra else None,
+    })
+    return output
