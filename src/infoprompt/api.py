@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from infoprompt.backbones import Backbone, load_backbone
 from infoprompt.data.custom import make_custom_task, parse_verbalizer, rows_to_examples
 from infoprompt.data.example import Example
+from infoprompt.data.frames import frame_examples, frame_task, is_rows, recordable, text_rows_task
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.spans import make_span_task, prediction_examples
@@ -33,6 +35,7 @@ from infoprompt.prompting.template import Template
 from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
 from infoprompt.training.logging import plot_learning_curve
 from infoprompt.training.loop import TrainerConfig, evaluate_features, fit, predict_logits
+from infoprompt.training.tracking import check_report_to, make_trackers
 
 
 @dataclass
@@ -77,12 +80,19 @@ class TrainConfig:
     optimizer: str = "adamw"  # adamw | adafactor (XPrompt's settings; see training.loop.make_optimizer)
     bucket_batches: int = 0  # >0: length-bucketed training batches (training.loop.bucketed_order)
     packing: str = "auto"  # auto: padding-free packed training batches where exact (infoprompt.packing); off
+    # custom tasks from Python (API only): a pandas DataFrame, a datasets.Dataset or a list of dicts per split,
+    # with the same field rules as files (text_fields, label_field); see infoprompt.data.frames
+    train_data: Any = None
+    dev_data: Any = None
+    test_data: Any = None  # labelled: the best checkpoint is scored on it after training
+    # experiment tracking: tensorboard, wandb, mlflow or none, or a comma list (infoprompt.training.tracking)
+    report_to: str = "none"
 
 
 # Fields that may differ between a run and its resumption without changing its numbers.
 # (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
 _RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile",
-                       "optimizer", "bucket_batches")
+                       "optimizer", "bucket_batches", "report_to")
 
 
 @dataclass
@@ -95,6 +105,8 @@ class TrainResult:
 
 
 def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
+    if cfg.train_data is not None or cfg.dev_data is not None or cfg.test_data is not None:
+        return frame_task(cfg, policy)  # rows from Python (data/frames.py)
     if cfg.task != "custom":
         if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text":
             raise ConfigError("--train-file/--dev-file/--test-file/--task-kind are for --task custom")
@@ -151,8 +163,17 @@ LEGACY_DEFAULTS = {"packing": "off"}  # before packing existed every run was pad
 def _resume_config(cfg: TrainConfig) -> dict:
     """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
     so states saved before the field existed still resume (and only under that value)."""
-    return {k: v for k, v in cfg.__dict__.items()
+    return {k: v for k, v in recordable(cfg.__dict__).items()
             if k not in _RESUME_FREE_FIELDS and LEGACY_DEFAULTS.get(k, object()) != v}
+
+
+def load_examples(cfg: TrainConfig, task: TaskSpec, split: str, data_dir: Path | None,
+                  policy: BadRowPolicy) -> list[Example]:
+    """One split's examples: the config's in-memory rows if it has them, else the task's files."""
+    rows = {"train": cfg.train_data, "dev": cfg.dev_data, "test": cfg.test_data}.get(split)
+    if rows is not None:
+        return frame_examples(rows, f"{split}_data", task, policy)
+    return load_split(task, split, data_dir, policy)
 
 
 def resolve_lr(cfg: TrainConfig) -> float:
@@ -171,6 +192,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
     """
     wall_start = time.perf_counter()
+    check_report_to(cfg.report_to)  # before any data or backbone is loaded
     policy = BadRowPolicy(skip=cfg.skip_bad_rows)
     task = resolve_task(cfg, policy)
     method_config = _method_config(cfg)
@@ -185,8 +207,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     if cfg.resume and not cfg.output:
         raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
     data_dir = resolve_data_dir(cfg.data_dir) if cfg.task != "custom" else None
-    train_examples = load_split(task, "train", data_dir, policy)
-    dev_examples = load_split(task, "dev", data_dir, policy)
+    train_examples = load_examples(cfg, task, "train", data_dir, policy)
+    dev_examples = load_examples(cfg, task, "dev", data_dir, policy)
     if cfg.shots is not None:
         train_examples = sample_few_shot(train_examples, cfg.shots, cfg.seed, stratified=cfg.stratified)
     if not dev_examples:
@@ -207,7 +229,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "backbone_dropout": cfg.backbone_dropout,
         "eval_batch_size": cfg.eval_batch_size,
         "data_dir": str(data_dir.resolve()) if data_dir else None,
-        "train_config": {k: v for k, v in cfg.__dict__.items() if k not in ("progress",)},
+        "train_config": recordable({k: v for k, v in cfg.__dict__.items() if k not in ("progress",)}),
         **extra_meta,
     }
 
@@ -218,6 +240,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         method, train_features, dev_features, metrics=task.metrics, primary_metric=task.primary_metric,
         config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
         resume_config=_resume_config(cfg),
+        trackers=make_trackers(cfg.report_to, run_dir, run_dir.name, meta["train_config"]),
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files
         plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
@@ -243,7 +266,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         summary.update(method.run_report())
     if task.has_test and result.main_process:
         # The official test split is scored once, with the checkpoint chosen on dev.
-        test_examples = load_split(task, "test", data_dir, policy)
+        test_examples = load_examples(cfg, task, "test", data_dir, policy)
         best = load(run_dir, backbone)
         best.method.to(cfg.device)
         summary["test"] = evaluate_features(best.method, best.template.encode(test_examples), task.metrics,
@@ -272,6 +295,12 @@ class LoadedModel:
 
     def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[str]:
         examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
+        return [self.task.label_names[i] for i in self.predict_examples(examples)]
+
+    def predict(self, rows: Any) -> list[str]:
+        """One label per row, in order, for a pandas DataFrame, a datasets.Dataset or a list of dicts holding
+        the task's text fields (bad rows are errors naming the row and field, never dropped)."""
+        examples = frame_examples(rows, "rows", text_rows_task(self.task), BadRowPolicy(), labelled=False)
         return [self.task.label_names[i] for i in self.predict_examples(examples)]
 
     def evaluate_examples(self, examples: list[Example]) -> dict[str, float]:
@@ -328,12 +357,19 @@ def _saved_dir(record: dict) -> Path | None:
     return Path(saved) if saved and Path(saved).is_dir() else None
 
 
-def predict(checkpoint: str | Path, input_file: str | Path, output_file: str | Path | None = None,
+def predict(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
             *, backbone: Backbone | None = None, skip_bad_rows: bool = False) -> list[str]:
-    """Predict a label for each row of a CSV/TSV/JSONL file holding the task's text fields."""
+    """Predict a label for each row of a CSV/TSV/JSONL file (or DataFrame, Dataset, list of dicts) holding
+    the task's text fields."""
     model = load(checkpoint, backbone)
     policy = BadRowPolicy(skip=skip_bad_rows)
     task = model.task
+    if is_rows(input_file):
+        examples = frame_examples(input_file, "rows", text_rows_task(task), policy, labelled=False)
+        labels = [task.label_names[i] for i in model.predict_examples(examples)]
+        if output_file:
+            _write_predictions(Path(output_file), examples, labels)
+        return labels
     examples = prediction_examples(task, input_file, policy)  # tasks whose examples carry entity spans
     if examples is None and task.name in SUPERGLUE_FILE_TASKS:  # SuperGLUE's release JSONL, labels ignored
         examples = read_superglue_file(input_file, SUPERGLUE_FILE_TASKS[task.name], policy, labelled=False)

@@ -92,6 +92,9 @@ def _add_train(sub) -> None:
     custom.add_argument("--label-field", default="label")
     custom.add_argument("--verbalizer", help="LABEL=word,LABEL=word")
     p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows, and report them")
+    p.add_argument("--report-to", default="none", metavar="BACKENDS",
+                   help="experiment tracking: tensorboard, wandb, mlflow, or a comma list (default: none; "
+                        "docs/tracking.md)")
     p.set_defaults(func=cmd_train)
 
 
@@ -113,7 +116,7 @@ def cmd_train(args) -> int:
         verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
         device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
         compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
-        packing=args.packing,
+        packing=args.packing, report_to=args.report_to,
     )
     result = train(cfg)
     if result.skipped_rows:

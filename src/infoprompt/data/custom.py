@@ -46,22 +46,35 @@ def make_custom_task(
     if not 1 <= len(text_fields) <= 2:
         raise ConfigError("--text-fields: give one field, or two for sentence pairs (a,b)")
     policy = policy or BadRowPolicy()
-    labels: set[str] = set()
-    for line, row in read_table(Path(train_file), policy):
-        try:
-            labels.add(_raw_label(row, label_field, f"{train_file}:{line}"))
-        except DataError as err:
-            policy.handle(str(err))
-    if len(labels) < 2:
-        raise DataError(f"{train_file}: field '{label_field}': need at least 2 distinct labels, found {sorted(labels)}")
-    label_names = sorted(labels)
-    verbalizer = verbalizer or {}
-    unknown = set(verbalizer) - labels
-    if unknown:
-        raise ConfigError(f"--verbalizer: labels {sorted(unknown)} do not occur in {train_file}")
+    labels = scan_labels(read_table(Path(train_file), policy), label_field, train_file, policy)
     splits = {"train": str(train_file)}
     if dev_file:
         splits["dev"] = str(dev_file)
+    return custom_spec(labels, text_fields, label_field, verbalizer, splits, train_file, name)
+
+
+def scan_labels(rows, label_field: str, source, policy: BadRowPolicy) -> list[str]:
+    """The sorted label set of training rows ((line, row) from a file, or (where, row) from `data.frames`)."""
+    labels: set[str] = set()
+    for line, row in rows:
+        try:
+            labels.add(_raw_label(row, label_field, _where(source, line)))
+        except DataError as err:
+            policy.handle(str(err))
+    if len(labels) < 2:
+        raise DataError(f"{source}: field '{label_field}': need at least 2 distinct labels, found {sorted(labels)}")
+    return sorted(labels)
+
+
+def custom_spec(label_names: list[str], text_fields: list[str], label_field: str, verbalizer: dict[str, str] | None,
+                splits: dict[str, str], source, name: str = "custom") -> TaskSpec:
+    """The TaskSpec of a custom task whose training rows (named `source` in errors) hold `label_names`."""
+    if not 1 <= len(text_fields) <= 2:
+        raise ConfigError("--text-fields: give one field, or two for sentence pairs (a,b)")
+    verbalizer = verbalizer or {}
+    unknown = set(verbalizer) - set(label_names)
+    if unknown:
+        raise ConfigError(f"--verbalizer: labels {sorted(unknown)} do not occur in {source}")
     return TaskSpec(
         name=name,
         label_names=label_names,
@@ -75,13 +88,18 @@ def make_custom_task(
     )
 
 
+def _where(source, line) -> str:
+    """file:line for file rows; in-memory rows (`data.frames`) carry their full description as `line`."""
+    return line if isinstance(line, str) else f"{source}:{line}"
+
+
 def rows_to_examples(
     rows, task: TaskSpec, path: str | Path, policy: BadRowPolicy, *, labelled: bool = True
 ) -> list[Example]:
     """Convert reader rows into Examples, validating text fields and labels per row."""
     out = []
     for line, row in rows:
-        where = f"{path}:{line}"
+        where = _where(path, line)
         try:
             texts = [require_field(row, name, where) for name in task.text_fields]
             label = None

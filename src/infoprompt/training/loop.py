@@ -376,6 +376,7 @@ def fit(
     on_best: Callable[[dict, int], None] | None = None,
     resume: bool = False,
     resume_config: dict | None = None,
+    trackers=None,
 ) -> FitResult:
     """Train `method` on `train_features`; evaluate on `dev_features`; call on_best(metrics, step).
 
@@ -386,6 +387,7 @@ def fit(
 
     Under `accelerate launch` (WORLD_SIZE > 1) every rank runs its share of each global batch and
     the gradients are summed (see GradientSync); only rank 0 evaluates, saves and logs.
+    `trackers` (training.tracking.Trackers) receive every log record too (--report-to).
     """
     config.validate()
     if not train_features:
@@ -418,6 +420,8 @@ def fit(
     if pos.finished:
         return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main)
     log = JsonlLog(run_dir / "metrics.jsonl") if main else _NoLog()
+    if main and trackers is not None:
+        log = trackers.attach(log)
     progress = _progress(total_steps, config.progress and main, initial=pos.step)
     dev_batches: list | None = None  # collated once, on the first evaluation
 
