@@ -15,6 +15,7 @@ METHOD_FLAGS = {
     "beta": float, "gamma": float, "negatives": int, "head_negatives": str, "head_bilinear": str,
     "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
     "generator": str, "generator_input": str, "classifier_input": str, "prompt_init": str, "layout": str,
+    "generator_mode": str, "generator_dropout": float, "generator_weight_decay": float,
     # baselines (methods/finetune, adapter, lora, bitfit, prefix)
     "adapter_size": int, "adapter_placement": str, "lora_r": int, "lora_alpha": int, "lora_targets": str,
     "prefix_length": int, "prefix_hidden": int,

@@ -201,5 +201,11 @@ class PromptMethod(nn.Module):
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of `export_run_state`."""
 
+    def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
+        """The optimizer's parameter groups (torch.optim dicts of params, lr, weight_decay). The training loop
+        builds its optimizer from these, so a method can give part of itself its own decay or rate without
+        the loop knowing its parts. Default: every trainable parameter in one group at the run's settings."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr, "weight_decay": base_wd}]
+
     def num_trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -9,6 +9,12 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 - Generator: one shared bottleneck Linear(D→64) → GELU → Linear(64→np·D), plus a per-token bias
   initialised from sampled vocabulary embeddings, so that the first prompts look like tokens
   instead of near-zero vectors. (The spec's per-token W_up_i·W_down_i is `--generator per_token`.)
+- `--generator-mode residual` (issue 17): the same parameters read as free prompt tokens (the bias,
+  drawn exactly as `prompt`/`warp` draw theirs for the seed) plus a generated offset whose output
+  layer starts at zero, so step 0 is plain prompt tuning and the generator can only add to it.
+  `--generator-dropout p` drops the generator's hidden units in training; `--generator-weight-decay w`
+  decays the offset network (not the free tokens) through `param_groups`. Defaults keep the paper's
+  generator until the honest study (configs/sweeps/infoprompt_defaults_minilm.yaml) says otherwise.
 - Φ(X) depends on no trainable parameter, so it is computed once per distinct input and cached
   (content-addressed by its token ids); steps then cost about one prompted forward and backward.
   Φ(X) is always computed with the backbone in eval mode, so it stays deterministic (and
@@ -17,7 +23,7 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -28,6 +34,8 @@ from infoprompt.methods.base import MethodConfig, MethodOutput, PromptMethod, re
 from infoprompt.methods.heads import ClassEmbeddingHead
 from infoprompt.readout import read_out
 
+GENERATOR_MODES = ("generated", "residual")
+
 
 @dataclass
 class IDPGConfig(MethodConfig):
@@ -37,6 +45,14 @@ class IDPGConfig(MethodConfig):
     generator_input: str = "auto"  # auto | cls | readout
     cache_prompt_free: bool = True
     seed: int = 0
+    generator_mode: str = field(default="generated", metadata={
+        "help": "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "
+                "zero-initialised generated offset: step 0 is plain prompt tuning)"})
+    generator_dropout: float = field(default=0.0, metadata={
+        "help": "dropout on the prompt generator's hidden units (training only)", "min": 0, "below": 1})
+    generator_weight_decay: float | None = field(default=None, metadata={
+        "help": "weight decay of the generator's offset network only (default: the run's --weight-decay)",
+        "min": 0})
 
     def validate(self) -> None:
         super().validate()
@@ -46,25 +62,46 @@ class IDPGConfig(MethodConfig):
             raise ConfigError(f"--generator must be shared or per_token, got '{self.generator}'")
         if self.generator_input not in ("auto", "cls", "readout"):
             raise ConfigError(f"--generator-input must be auto, cls or readout, got '{self.generator_input}'")
+        if self.generator_mode not in GENERATOR_MODES:
+            raise ConfigError(f"--generator-mode must be one of {', '.join(GENERATOR_MODES)}, "
+                              f"got '{self.generator_mode}'")
+        if not 0 <= self.generator_dropout < 1:
+            raise ConfigError(f"--generator-dropout must be in [0, 1), got {self.generator_dropout}")
+        if self.generator_weight_decay is not None and not self.generator_weight_decay >= 0:
+            raise ConfigError(f"--generator-weight-decay must be >= 0, got {self.generator_weight_decay}")
 
 
 class PromptGenerator(nn.Module):
-    """P' (B, D) -> prompts (B, np, D)."""
+    """P' (B, D) -> prompts (B, np, D) = bias (np, D) + offset(P'), offset = up(dropout(gelu(down(P')))).
 
-    def __init__(self, hidden: int, n_prompts: int, bottleneck: int, kind: str, bias_init: torch.Tensor):
+    `mode="generated"`: the output layer starts small and random (near the bias, token-like prompts);
+    `mode="residual"`: it starts at exactly zero, so the prompts start as the bias, i.e. free prompt
+    tokens, and the offset grows from there (the down layer gets gradients once up has moved).
+    """
+
+    def __init__(self, hidden: int, n_prompts: int, bottleneck: int, kind: str, bias_init: torch.Tensor,
+                 mode: str = "generated", dropout: float = 0.0):
         super().__init__()
         self.n_prompts, self.hidden = n_prompts, hidden
         groups = n_prompts if kind == "per_token" else 1
         out_per_group = hidden if kind == "per_token" else n_prompts * hidden
         self.down = nn.ModuleList(nn.Linear(hidden, bottleneck) for _ in range(groups))
         self.up = nn.ModuleList(nn.Linear(bottleneck, out_per_group) for _ in range(groups))
-        for up in self.up:  # start near the bias so the first prompts are token-like
-            nn.init.normal_(up.weight, std=0.02 / bottleneck**0.5)
+        self.dropout = nn.Dropout(dropout)
+        for up in self.up:  # start near (generated) or exactly at (residual) the bias
+            if mode == "residual":
+                nn.init.zeros_(up.weight)
+            else:
+                nn.init.normal_(up.weight, std=0.02 / bottleneck**0.5)
             nn.init.zeros_(up.bias)
         self.bias = nn.Parameter(bias_init.clone())
 
+    def offset_parameters(self) -> list[nn.Parameter]:
+        """The offset network's parameters (down and up layers): what generator weight decay acts on."""
+        return [*self.down.parameters(), *self.up.parameters()]
+
     def forward(self, p_free: torch.Tensor) -> torch.Tensor:
-        parts = [up(F.gelu(down(p_free))) for down, up in zip(self.down, self.up)]
+        parts = [up(self.dropout(F.gelu(down(p_free)))) for down, up in zip(self.down, self.up)]
         out = torch.cat(parts, dim=-1).view(-1, self.n_prompts, self.hidden)
         return out + self.bias
 
@@ -104,11 +141,23 @@ class IDPG(PromptMethod):
         super().__init__(config, backbone, task)
         generator = torch.Generator().manual_seed(config.seed)
         bias = self.initial_prompts(config.n_prompts, generator)
-        self.generator = PromptGenerator(self.hidden_size, config.n_prompts, config.bottleneck, config.generator, bias)
+        self.generator = PromptGenerator(self.hidden_size, config.n_prompts, config.bottleneck, config.generator, bias,
+                                         config.generator_mode, config.generator_dropout)
         self.head = ClassEmbeddingHead(backbone.tokenizer, backbone.input_embeddings, task.verbalizer)
         self.cache = PromptFreeCache()
         choice = config.generator_input
         self.generator_input = ("cls" if self.readout == "mask" else "readout") if choice == "auto" else choice
+
+    def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
+        """One group, or two when `--generator-weight-decay` is given: the generator's offset network with
+        that decay, everything else (free tokens, head, ...) with the run's."""
+        wd = self.config.generator_weight_decay
+        if wd is None:
+            return super().param_groups(base_lr, base_wd)
+        offset = {id(p) for p in self.generator.offset_parameters()}
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [{"params": [p for p in params if id(p) not in offset], "lr": base_lr, "weight_decay": base_wd},
+                {"params": [p for p in params if id(p) in offset], "lr": base_lr, "weight_decay": wd}]
 
     @property
     def caching(self) -> bool:

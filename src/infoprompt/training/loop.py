@@ -286,10 +286,10 @@ def shard_rows(rows: list[int], rank: int, world: int) -> tuple[list[int], float
     return (mine, len(mine) / len(rows)) if mine else (rows[:1], 0.0)
 
 
-def make_optimizer(params: list[torch.nn.Parameter], config: TrainerConfig) -> torch.optim.Optimizer:
+def make_optimizer(params: list[torch.nn.Parameter] | list[dict], config: TrainerConfig) -> torch.optim.Optimizer:
     """AdamW, or Adafactor as XPrompt/Lester use it: the given learning rate, constant unless
     --schedule says otherwise (relative_step=False, scale_parameter=False, warmup_init=False), and
-    --weight-decay (XPrompt: 1e-5, lr 0.3)."""
+    --weight-decay (XPrompt: 1e-5, lr 0.3). `params` may be parameter groups (a method's `param_groups`)."""
     if config.optimizer == "adafactor":
         from transformers.optimization import Adafactor
 
@@ -402,7 +402,11 @@ def fit(
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
     batches_per_epoch = math.ceil(len(train_features) / config.batch_size)
     params = [p for p in method.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, config)
+    groups = method.param_groups(config.lr, config.weight_decay)
+    grouped = [id(p) for group in groups for p in group["params"]]
+    if sorted(grouped) != sorted(id(p) for p in params):  # a parameter left out would silently never train
+        raise RuntimeError(f"{type(method).__name__}.param_groups must hold every trainable parameter exactly once")
+    optimizer = make_optimizer(groups, config)
     total_steps = config.epochs * batches_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     state_config = _state_config(config, resume_config, len(train_features), len(dev_features))
