@@ -29,6 +29,7 @@ from infoprompt.data.spans import make_span_task, prediction_examples
 from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
+from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.generative.methods import method_for_backbone
 from infoprompt.methods import build_method, method_classes
 from infoprompt.prompting.template import Template
@@ -87,6 +88,8 @@ class TrainConfig:
     test_data: Any = None  # labelled: the best checkpoint is scored on it after training
     # experiment tracking: tensorboard, wandb, mlflow or none, or a comma list (infoprompt.training.tracking)
     report_to: str = "none"
+    # start from a peft adapter folder (lora, prompt, prefix; infoprompt.export.peft.init_from_peft)
+    init_from_peft: str | None = None
 
 
 # Fields that may differ between a run and its resumption without changing its numbers.
@@ -193,6 +196,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     """
     wall_start = time.perf_counter()
     check_report_to(cfg.report_to)  # before any data or backbone is loaded
+    if cfg.init_from_peft:
+        check_peft_init(cfg.init_from_peft, cfg.method)
     policy = BadRowPolicy(skip=cfg.skip_bad_rows)
     task = resolve_task(cfg, policy)
     method_config = _method_config(cfg)
@@ -219,6 +224,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     method = build_method(method_name, backbone, task, method_config)
     method.set_packing(cfg.packing)  # methods that cannot pack (prefixes, generative) stay padded and say so
     extra_meta = prepare(method) if prepare is not None else {}
+    if cfg.init_from_peft:
+        extra_meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
     template = make_template(method, backbone, cfg.max_length)
     train_features = template.encode(train_examples)
     dev_features = template.encode(dev_examples)

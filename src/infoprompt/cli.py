@@ -96,6 +96,9 @@ def _add_train(sub) -> None:
     p.add_argument("--report-to", default="none", metavar="BACKENDS",
                    help="experiment tracking: tensorboard, wandb, mlflow, or a comma list (default: none; "
                         "docs/tracking.md)")
+    p.add_argument("--init-from-peft", metavar="DIR",
+                   help="start from a peft adapter folder (LORA for --method lora, PROMPT_TUNING for prompt, "
+                        "PREFIX_TUNING for prefix; docs/interop.md)")
     p.set_defaults(func=cmd_train)
 
 
@@ -117,7 +120,7 @@ def cmd_train(args) -> int:
         verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
         device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
         compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
-        packing=args.packing, report_to=args.report_to,
+        packing=args.packing, report_to=args.report_to, init_from_peft=args.init_from_peft,
     )
     result = train(cfg)
     if result.skipped_rows:

@@ -86,8 +86,9 @@ def test_prompt_export_is_prompt_tuning_with_our_vectors(tmp_path, tiny_bert):
     torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-5)
 
 
-def test_prefix_export_gives_our_hidden_states(tmp_path, tiny_bert):
-    method, run = _save_run(tmp_path, tiny_bert, "prefix", {"prefix_length": 4})
+@pytest.mark.parametrize("hidden", [0, 8])  # P-tuning v2's direct prefix, Li & Liang's MLP reparameterisation
+def test_prefix_export_gives_our_hidden_states(tmp_path, tiny_bert, hidden):
+    method, run = _save_run(tmp_path, tiny_bert, "prefix", {"prefix_length": 4, "prefix_hidden": hidden})
     out = export_peft(run, tmp_path / "peft", backbone=tiny_bert)
     model = _peft(tiny_bert.model, out)
     assert model.peft_config["default"].peft_type == peft.PeftType.PREFIX_TUNING
