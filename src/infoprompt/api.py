@@ -22,7 +22,14 @@ import torch
 from infoprompt.backbones import Backbone, load_backbone
 from infoprompt.data.custom import make_custom_task, parse_verbalizer, rows_to_examples
 from infoprompt.data.example import Example
-from infoprompt.data.frames import frame_examples, frame_task, is_rows, recordable, text_rows_task
+from infoprompt.data.frames import (
+    frame_examples,
+    frame_task,
+    is_rows,
+    recordable,
+    require_file_split,
+    text_rows_task,
+)
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.spans import make_span_task, prediction_examples
@@ -337,6 +344,7 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
     if task.splits:
         if dev_file:
             task = TaskSpec.from_dict({**task.to_dict(), "splits": {**task.splits, "dev": dev_file}})
+        require_file_split(task, "dev")  # a run trained from Python rows has no dev file to reread
         examples = load_split(task, "dev", None, policy)
     else:
         directory = resolve_data_dir(data_dir) if (data_dir or _env_data()) else _saved_dir(model.record)

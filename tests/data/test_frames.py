@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infoprompt.api import TrainConfig, load, train
+from infoprompt.api import TrainConfig, evaluate, load, train
 from infoprompt.data.frames import table_rows
 from infoprompt.errors import ConfigError, DataError
 
@@ -47,6 +47,11 @@ def test_dataframe_dataset_and_file_train_the_same_run_and_predict_alike(tmp_pat
     assert model.predict(list(reversed(texts))) == list(reversed(from_list))  # one per row, in order
     assert load(results["dataset"].run_dir, tiny_bert).predict(texts) == from_list
     assert load(results["file"].run_dir, tiny_bert).predict(texts) == from_list
+    with pytest.raises(ConfigError, match=r"dev split came from Python rows \(<dev_data: DataFrame, 4 rows"):
+        evaluate(results["frame"].run_dir, backbone=tiny_bert)
+    (tmp_path / "dev.csv").write_text("text,label\n" + "".join(f"{r['text']},{r['label']}\n" for r in DEV))
+    scored = evaluate(results["frame"].run_dir, backbone=tiny_bert, dev_file=str(tmp_path / "dev.csv"))
+    assert scored["dev"] == results["frame"].metrics
 
 
 def test_bad_rows_name_the_object_row_and_field(tmp_path, tiny_bert):

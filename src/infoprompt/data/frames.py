@@ -147,3 +147,12 @@ def text_rows_task(task: TaskSpec) -> TaskSpec:
         raise ConfigError(f"task '{task.name}': rows from Python are for text tasks (custom, GLUE); "
                           "give its file format instead")
     return task
+
+
+def require_file_split(task: TaskSpec, split: str) -> None:
+    """A split a run read from in-memory rows has no file to read again: say so, instead of failing to open
+    its description as a path."""
+    source = task.splits.get(split, "")
+    if source.startswith("<") and source.endswith(">"):
+        raise ConfigError(f"this run's {split} split came from Python rows ({source}); give a file "
+                          f"(--{split}-file) or score rows with load(run).evaluate_examples")
