@@ -19,28 +19,26 @@ from typing import Any
 
 import torch
 
-from infoprompt.backbones import Backbone, load_backbone
-from infoprompt.data.custom import make_custom_task, parse_verbalizer, rows_to_examples
+from infoprompt.backbones import Backbone
+from infoprompt.data.custom import rows_to_examples
 from infoprompt.data.example import Example
 from infoprompt.data.frames import (
     frame_examples,
-    frame_task,
     is_rows,
     recordable,
     require_file_split,
     text_rows_task,
 )
 from infoprompt.data.readers import BadRowPolicy, read_table
-from infoprompt.data.sampling import sample_few_shot
-from infoprompt.data.spans import make_span_task, prediction_examples
+from infoprompt.data.spans import prediction_examples
 from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
-from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
+from infoprompt.data.tasks import TaskSpec, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
 from infoprompt.export.peft import check_peft_init, init_from_peft
-from infoprompt.generative.methods import method_for_backbone
-from infoprompt.methods import build_method, method_classes
+from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
-from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
+from infoprompt.run import assemble_run, load_examples, resolve_lr, resolve_task  # noqa: F401  (public)
+from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.logging import plot_learning_curve
 from infoprompt.training.loop import TrainerConfig, evaluate_features, fit, predict_logits
 from infoprompt.training.tracking import check_report_to, make_trackers
@@ -114,56 +112,10 @@ class TrainResult:
     skipped_rows: list[str] = field(default_factory=list)
 
 
-def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
-    if cfg.train_data is not None or cfg.dev_data is not None or cfg.test_data is not None:
-        return frame_task(cfg, policy)  # rows from Python (data/frames.py)
-    if cfg.task != "custom":
-        if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text":
-            raise ConfigError("--train-file/--dev-file/--test-file/--task-kind are for --task custom")
-        task = get_task(cfg.task)
-        if cfg.verbalizer:
-            words = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else dict(cfg.verbalizer)
-            unknown = set(words) - set(task.label_names)
-            if unknown:
-                raise ConfigError(f"--verbalizer: {sorted(unknown)} are not labels of {task.name} ({task.label_names})")
-            task.verbalizer = [words.get(n, w) for n, w in zip(task.label_names, task.verbalizer)]
-        return task
-    if not cfg.train_file or not cfg.dev_file:
-        raise ConfigError("--task custom needs --train-file and --dev-file")
-    verbalizer = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else cfg.verbalizer
-    if cfg.task_kind != "text":
-        if cfg.text_fields or cfg.label_field != "label":
-            raise ConfigError(f"--text-fields/--label-field are for --task-kind text; {cfg.task_kind} reads JSONL spans")
-        return make_span_task(cfg.task_kind, cfg.train_file, cfg.dev_file, cfg.test_file, verbalizer, policy)
-    if not cfg.text_fields:
-        raise ConfigError("--task custom needs --text-fields a[,b]")
-    task = make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy)
-    if cfg.test_file:
-        task.splits["test"], task.has_test = str(cfg.test_file), True
-    return task
-
-
-def make_template(method, backbone: Backbone, max_length: int) -> Template:
-    if hasattr(method, "make_template"):  # generative backbones: text-to-text (infoprompt.generative)
-        return method.make_template(max_length)
-    return Template(backbone.tokenizer, method.config.n_prompts, layout=method.config.layout, max_length=max_length)
-
-
 def _default_run_dir(cfg: TrainConfig) -> Path:
     shots = f"shots{cfg.shots}" if cfg.shots else "full"
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
-
-
-def _method_config(cfg: TrainConfig):
-    config_cls, _ = method_classes(cfg.method)
-    options = {"n_prompts": cfg.n_prompts, "readout": cfg.readout, "seed": cfg.seed, **cfg.method_options}
-    known = {f for f in config_cls.__dataclass_fields__}
-    not_for = sorted(set(options) - known)
-    if not_for:
-        flags = ", ".join("--" + n.replace("_", "-") for n in not_for)
-        raise ConfigError(f"{flags} do(es) not apply to method '{cfg.method}'")
-    return config_cls(**options)
 
 
 # TrainConfig fields that records written by older versions lack, with the value those runs used.
@@ -177,23 +129,6 @@ def _resume_config(cfg: TrainConfig) -> dict:
             if k not in _RESUME_FREE_FIELDS and LEGACY_DEFAULTS.get(k, object()) != v}
 
 
-def load_examples(cfg: TrainConfig, task: TaskSpec, split: str, data_dir: Path | None,
-                  policy: BadRowPolicy) -> list[Example]:
-    """One split's examples: the config's in-memory rows if it has them, else the task's files."""
-    rows = {"train": cfg.train_data, "dev": cfg.dev_data, "test": cfg.test_data}.get(split)
-    if rows is not None:
-        return frame_examples(rows, f"{split}_data", task, policy)
-    return load_split(task, split, data_dir, policy)
-
-
-def resolve_lr(cfg: TrainConfig) -> float:
-    """The learning rate a run uses: the user's, else the method's `default_lr`."""
-    if cfg.lr is not None:
-        return cfg.lr
-    _, method_cls = method_classes(cfg.method)
-    return float(getattr(method_cls, "default_lr", 1e-3))
-
-
 def train(cfg: TrainConfig, backbone: Backbone | None = None,
           prepare: Callable[[torch.nn.Module], dict] | None = None) -> TrainResult:
     """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir.
@@ -205,10 +140,6 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     check_report_to(cfg.report_to)  # before any data or backbone is loaded
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
-    policy = BadRowPolicy(skip=cfg.skip_bad_rows)
-    task = resolve_task(cfg, policy)
-    method_config = _method_config(cfg)
-    method_config.validate()
     trainer_config = TrainerConfig(
         epochs=cfg.epochs, batch_size=cfg.batch_size, lr=resolve_lr(cfg), weight_decay=cfg.weight_decay,
         schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
@@ -218,24 +149,15 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     trainer_config.validate()
     if cfg.resume and not cfg.output:
         raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
-    data_dir = resolve_data_dir(cfg.data_dir) if cfg.task != "custom" else None
-    train_examples = load_examples(cfg, task, "train", data_dir, policy)
-    dev_examples = load_examples(cfg, task, "dev", data_dir, policy)
-    if cfg.shots is not None:
-        train_examples = sample_few_shot(train_examples, cfg.shots, cfg.seed, stratified=cfg.stratified)
-    if not dev_examples:
-        raise ConfigError("the dev split is empty")
-    backbone = backbone or load_backbone(cfg.backbone, dropout=cfg.backbone_dropout)
-    torch.manual_seed(cfg.seed)
-    method_name, method_config = method_for_backbone(cfg.method, method_config, backbone)  # generative: gen-*
-    method = build_method(method_name, backbone, task, method_config)
-    method.set_packing(cfg.packing)  # methods that cannot pack (prefixes, generative) stay padded and say so
-    extra_meta = prepare(method) if prepare is not None else {}
-    if cfg.init_from_peft:
-        extra_meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
-    template = make_template(method, backbone, cfg.max_length)
-    train_features = template.encode(train_examples)
-    dev_features = template.encode(dev_examples)
+
+    def setup(method) -> dict:  # on the freshly built method, before its template is made
+        meta = prepare(method) if prepare is not None else {}
+        if cfg.init_from_peft:
+            meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
+        return meta
+
+    run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
+    task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
     run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -244,14 +166,14 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "eval_batch_size": cfg.eval_batch_size,
         "data_dir": str(data_dir.resolve()) if data_dir else None,
         "train_config": recordable({k: v for k, v in cfg.__dict__.items() if k not in ("progress",)}),
-        **extra_meta,
+        **run.meta,
     }
 
     def on_best(scores: dict, step: int) -> None:
         save_checkpoint(run_dir, method, {**meta, "dev_metrics": scores, "step": step})
 
     result = fit(
-        method, train_features, dev_features, metrics=task.metrics, primary_metric=task.primary_metric,
+        method, run.features["train"], run.features["dev"], metrics=task.metrics, primary_metric=task.primary_metric,
         config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
         resume_config=_resume_config(cfg),
         trackers=make_trackers(cfg.report_to, run_dir, run_dir.name, meta["train_config"]),
@@ -276,12 +198,12 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "run_dir": str(run_dir),
     }
     summary["packing"] = method.packer.report()
-    if hasattr(method, "run_report"):  # method-specific facts, e.g. APET's exact budget and placement
+    if Capability.RUN_REPORT in method.capabilities:  # method-specific facts, e.g. APET's budget and placement
         summary.update(method.run_report())
     if task.has_test and result.main_process:
         # The official test split is scored once, with the checkpoint chosen on dev.
         test_examples = load_examples(cfg, task, "test", data_dir, policy)
-        best = load(run_dir, backbone)
+        best = load(run_dir, run.backbone)
         best.method.to(cfg.device)
         summary["test"] = evaluate_features(best.method, best.template.encode(test_examples), task.metrics,
                                             cfg.eval_batch_size, cfg.device)
@@ -323,13 +245,9 @@ class LoadedModel:
 
 
 def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedModel:
-    """Load a checkpoint directory (see `infoprompt.training.checkpoint`)."""
-    method, record = load_checkpoint(checkpoint, backbone)
-    template = method.make_template(record["template"]["max_length"]) if hasattr(method, "make_template") else Template(
-        method.backbone_info.tokenizer, method.config.n_prompts,
-        layout=record["template"]["layout"], max_length=record["template"]["max_length"],
-    )
-    return LoadedModel(method, template, record)
+    """Load a checkpoint directory (see `infoprompt.training.checkpoint`), rebuilt by `run.assemble_run`."""
+    run = assemble_run(checkpoint=checkpoint, backbone=backbone, splits=())
+    return LoadedModel(run.method, run.template, run.record)
 
 
 def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: str | None = None,
@@ -352,7 +270,7 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
     if generate:
         from infoprompt.generative.generation import evaluate_generation
 
-        if not hasattr(model.method, "scorer"):
+        if Capability.LABEL_LIKELIHOOD not in model.method.capabilities:
             raise ConfigError("--generate needs a checkpoint trained on a causal or seq2seq backbone")
         dev = evaluate_generation(model.method, model.template.encode(examples), task.metrics,
                                   batch_size=model.record.get("eval_batch_size", 64))

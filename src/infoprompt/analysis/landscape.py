@@ -46,8 +46,9 @@ from infoprompt.data.example import Example
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
 from infoprompt.errors import check_settings
-from infoprompt.methods import PromptMethod, build_method
+from infoprompt.methods import PromptMethod
 from infoprompt.prompting.template import Feature, Template, collate
+from infoprompt.run import assemble_run
 
 LOSS_NAMES = {"pred": "task loss", "rep": "representation loss"}
 
@@ -213,6 +214,8 @@ def loss_landscape(
     progress: bool = False,
 ) -> LandscapeResult:
     """Train one short InfoPrompt run per γ, then map task and representation loss over the plane."""
+    from infoprompt.api import TrainConfig
+
     started = time.perf_counter()
     settings = settings or LandscapeSettings()
     settings.validate()
@@ -236,9 +239,11 @@ def loss_landscape(
     runs = []
     for gamma in settings.gammas:
         t0 = time.perf_counter()
-        torch.manual_seed(settings.seed)  # the same initialisation for every γ
-        method = build_method("infoprompt", backbone_obj, task_spec, {
-            "n_prompts": 1, "beta": settings.beta, "gamma": gamma, "seed": settings.seed, "layout": "warp"})
+        method = assemble_run(TrainConfig(  # seeded with settings.seed: the same initialisation for every γ
+            task=task_spec.name, method="infoprompt", backbone=backbone_obj.name, n_prompts=1, seed=settings.seed,
+            max_length=settings.max_length,
+            method_options={"beta": settings.beta, "gamma": gamma, "layout": "warp"}),
+            backbone=backbone_obj, task=task_spec, splits=()).method
         runs.append((method, train_short_run(method, features, probe, settings, project)))
         if progress:
             print(f"  run γ={gamma}: {settings.steps} steps ({time.perf_counter() - t0:.0f}s)", flush=True)

@@ -6,8 +6,10 @@ A source is named by a string, the same in the CLI and the API:
 - `text:<words>`: the embeddings of the words' tokens, repeated to fill np slots in order, as
   `--prompt-init text:<words>` does. Every prompt sits in the WARP template's slots, as the paper
   placed all prompts for its Fig. 1 ("we follow WARP to position the prompt tokens").
-- anything else: a checkpoint directory (warp, idpg, infoprompt, ...); its own template and
-  readout are used and its prompts are `method.prompts(batch)` (input-dependent for idpg/infoprompt).
+- anything else: a checkpoint directory (warp, idpg, infoprompt, ...; any method declaring
+  `Capability.PROMPTS`); its own template and readout are used and its prompts are
+  `method.prompts(batch)` (input-dependent for idpg/infoprompt).
+Every source's method and template come from `infoprompt.run.assemble_run`, as in training.
 `LABEL=SPEC` names a source in plots and tables (LABEL may not contain '/').
 """
 
@@ -22,8 +24,9 @@ import torch
 from infoprompt.backbones import Backbone
 from infoprompt.data.tasks import TaskSpec
 from infoprompt.errors import ConfigError
-from infoprompt.methods import PromptMethod, build_method
+from infoprompt.methods import Capability, PromptMethod
 from infoprompt.prompting.template import Template
+from infoprompt.run import assemble_run
 from infoprompt.training.checkpoint import read_checkpoint_config
 
 # Handcrafted prompts of the paper's Fig. 1, per task.
@@ -101,7 +104,7 @@ def checkpoint_data_dir(specs: list[str]) -> str | None:
 def build_sources(specs: list[str], backbone: Backbone, task: TaskSpec, *, n_prompts: int | None,
                   readout: str, max_length: int = 128, seed: int = 0) -> list[PromptSource]:
     """Turn source strings into PromptSources that agree on np and readout (else ConfigError)."""
-    from infoprompt.api import load
+    from infoprompt.api import TrainConfig, load
 
     if not specs:
         raise ConfigError("no prompt sources given (random, text:<words>, or checkpoint directories)")
@@ -116,7 +119,7 @@ def build_sources(specs: list[str], backbone: Backbone, task: TaskSpec, *, n_pro
         if model.task.name != task.name:
             raise ConfigError(f"{spec}: checkpoint is for task '{model.task.name}', not '{task.name}'")
         method = model.method
-        if not hasattr(method, "prompts"):
+        if Capability.PROMPTS not in method.capabilities:
             raise ConfigError(f"{spec}: method '{method.method_name}' has no prompt tokens to analyse")
         loaded.append((len(loaded) + len(fixed), label, spec, model))
     n_prompts, readout = _agree(loaded, n_prompts, readout)
@@ -126,9 +129,11 @@ def build_sources(specs: list[str], backbone: Backbone, task: TaskSpec, *, n_pro
         sources.append((order, PromptSource(label, spec, method, model.template,
                                             lambda batch, first, m=method: m.prompts(batch))))
     for order, label, spec in fixed:
-        method = build_method("warp", backbone, task, {"n_prompts": n_prompts, "readout": readout, "seed": seed,
-                                                       "prompt_init": "vocab" if spec == "random" else spec}).eval()
-        template = Template(backbone.tokenizer, n_prompts, layout="warp", max_length=max_length)
+        run = assemble_run(TrainConfig(method="warp", n_prompts=n_prompts, readout=readout, seed=seed,
+                                       max_length=max_length, backbone=backbone.name,
+                                       method_options={"prompt_init": "vocab" if spec == "random" else spec}),
+                           backbone=backbone, task=task, splits=())
+        method, template = run.method.eval(), run.template
         if spec == "random":
             base = _random_prompts(method, n_prompts, seed)
         else:

@@ -79,18 +79,18 @@ class OurMethod:
     """A registered method, stepped through the training loop's own `train_step`."""
 
     def __init__(self, spec: Spec):
-        from infoprompt.backbones import load_backbone
-        from infoprompt.data.tasks import get_task
-        from infoprompt.methods import build_method, method_classes
+        from infoprompt.api import TrainConfig
+        from infoprompt.run import assemble_run, resolve_lr
         from infoprompt.training.loop import TrainerConfig
 
         self.spec, self.device = spec, torch.device(spec.device)
-        self.backbone = load_backbone(spec.backbone)
-        torch.manual_seed(spec.seed)
-        self.method = build_method(spec.name, self.backbone, get_task("sst2"), {"n_prompts": spec.n_prompts})
+        cfg = TrainConfig(task="sst2", method=spec.name, backbone=spec.backbone, n_prompts=spec.n_prompts,
+                          seed=spec.seed, precision=spec.precision, device=spec.device)
+        run = assemble_run(cfg, splits=())  # the method as `infoprompt train` builds it; rows are made below
+        self.backbone, self.method = run.backbone, run.method
         if spec.compile:
             self.method.backbone.compile()
-        lr = float(getattr(method_classes(spec.name)[1], "default_lr", 1e-3))
+        lr = resolve_lr(cfg)
         self.config = TrainerConfig(lr=lr, device=spec.device, precision=spec.precision)
         self.method.to(self.device).train()
         self.params = [p for p in self.method.parameters() if p.requires_grad]
@@ -103,10 +103,7 @@ class OurMethod:
         return sum(p.numel() for p in self.params)
 
     def _template(self, max_length: int):
-        from infoprompt.prompting.template import Template
-
-        return Template(self.tokenizer, self.method.config.n_prompts, layout=self.method.config.layout,
-                        max_length=max_length)
+        return self.method.make_template(max_length)
 
     def specials(self) -> int:
         return self._template(512).specials.count(pair=False)

@@ -24,7 +24,14 @@ from infoprompt.errors import ConfigError, check_settings
 from infoprompt.generative.formats import task_format
 from infoprompt.generative.scoring import SCORES, LabelScorer
 from infoprompt.generative.template import GenerativeTemplate
-from infoprompt.methods.base import MethodConfig, MethodOutput, PromptMethod, method_classes, register_method
+from infoprompt.methods.base import (
+    Capability,
+    MethodConfig,
+    MethodOutput,
+    PromptMethod,
+    method_classes,
+    register_method,
+)
 
 GEN_LOSSES = ("ce", "lm", "both")
 # What `--method` means on a generative backbone.
@@ -57,6 +64,7 @@ class GenerativePromptMethod(PromptMethod):
     """Free prompts P (np, D) in the slots of a text-to-text template; logits = label log-likelihoods."""
 
     default_layout = "prefix"
+    capabilities = Capability.PROMPTS | Capability.FREE_PROMPT | Capability.LABEL_LIKELIHOOD
 
     def packing_safe(self) -> bool:
         return False  # decoders and T5 run their own forward here, not the packed encoder pass

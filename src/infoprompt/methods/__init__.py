@@ -14,6 +14,7 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     warp,
 )
 from infoprompt.methods.base import (
+    Capability,
     MethodConfig,
     MethodOutput,
     PromptMethod,
@@ -24,6 +25,7 @@ from infoprompt.methods.base import (
 )
 
 __all__ = [
+    "Capability",
     "MethodConfig",
     "MethodOutput",
     "PromptMethod",

@@ -2,11 +2,13 @@
 
 A method is an `nn.Module` whose `forward(batch)` returns a `MethodOutput`: logits plus a dict of
 named loss terms and their weights. The training loop sums `weight * term` and logs every term; it
-never asks which method it runs.
+never asks which method it runs. What a method offers beyond that is declared in its class-level
+`capabilities` (a `Capability` flag set), which callers read instead of probing attributes.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
@@ -16,7 +18,9 @@ from torch import nn
 from infoprompt.backbones import Backbone
 from infoprompt.data.tasks import TaskSpec
 from infoprompt.errors import ConfigError
+from infoprompt.methods.prompt_masks import PromptMasker
 from infoprompt.packing import Packer
+from infoprompt.prompting.template import Template
 from infoprompt.readout import read_out, resolve_readout
 
 
@@ -55,6 +59,18 @@ class MethodOutput:
 
     def total(self) -> torch.Tensor:
         return sum(self.weights.get(name, 1.0) * value for name, value in self.losses.items())
+
+
+class Capability(enum.Flag):
+    """What a method declares it offers beyond `forward`; commands branch on these, never on attributes."""
+
+    PROMPTS = enum.auto()  # prompts(batch) -> (B, np, D) soft prompts in the template's slots (analysis)
+    FREE_PROMPT = enum.auto()  # a trainable prompt matrix `prompt` (np, D) behind `mask_prompts` (prunable)
+    GENERATED_PROMPT = enum.auto()  # prompts made by `generator` (a PromptGenerator) behind `mask_prompts` (prunable)
+    RUN_STATE = enum.auto()  # export_run_state/clear_run_state hold state that is not a parameter (e.g. a cache)
+    RUN_REPORT = enum.auto()  # run_report() adds method-specific facts to the run summary
+    LABEL_LIKELIHOOD = enum.auto()  # logits are an LM's label likelihoods, so greedy generation can stand in
+    PRUNABLE = FREE_PROMPT | GENERATED_PROMPT  # XPrompt can mask its prompt tokens and pieces
 
 
 _METHODS: dict[str, tuple[type[MethodConfig], type[PromptMethod]]] = {}
@@ -103,6 +119,7 @@ class PromptMethod(nn.Module):
     method_name: ClassVar[str] = "base"
     default_layout: ClassVar[str] = "warp"
     default_lr: ClassVar[float] = 1e-3  # used when the user gives no --lr
+    capabilities: ClassVar[Capability] = Capability(0)  # what callers may ask of this method (see Capability)
 
     def __init__(self, config: MethodConfig, backbone: Backbone, task: TaskSpec):
         super().__init__()
@@ -166,6 +183,24 @@ class PromptMethod(nn.Module):
             return weight[ids].clone()
         raise ConfigError(f"--prompt-init must be vocab, random or text:<words>, got '{init}'")
 
+    def make_template(self, max_length: int) -> Template:
+        """The template this method's batches come from (encoders: the WARP-style slot template)."""
+        return Template(self.backbone_info.tokenizer, self.config.n_prompts, layout=self.config.layout,
+                        max_length=max_length)
+
+    def attach_prompt_masker(self, pieces: int) -> PromptMasker:
+        """Install a fresh all-ones XPrompt masker in the prompt seam (replacing any); needs Capability.PRUNABLE."""
+        if not self.capabilities & Capability.PRUNABLE:
+            raise ConfigError(f"method '{self.method_name}' has no soft prompt to prune "
+                              "(XPrompt applies to methods with a trainable or generated prompt: prompt, warp, "
+                              "idpg, infoprompt)")
+        masker = PromptMasker(self.config.n_prompts, self.hidden_size, pieces)
+        param = next((p for p in self.parameters() if p.requires_grad), None)
+        if param is not None:
+            masker.to(param.device)
+        self.prompt_masker = masker
+        return masker
+
     def mask_prompts(self, prompts: torch.Tensor) -> torch.Tensor:
         """The XPrompt seam: pruning masks act on (B, np, D) prompts of any method."""
         return prompts if self.prompt_masker is None else self.prompt_masker(prompts)
@@ -200,6 +235,13 @@ class PromptMethod(nn.Module):
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of `export_run_state`."""
+
+    def clear_run_state(self) -> None:
+        """Drop run-time state, so that scores match a freshly loaded checkpoint's (Capability.RUN_STATE)."""
+
+    def run_report(self) -> dict:
+        """Method-specific facts for the run summary (Capability.RUN_REPORT), e.g. APET's budget and placement."""
+        return {}
 
     def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
         """The optimizer's parameter groups (torch.optim dicts of params, lr, weight_decay). The training loop

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from infoprompt.delta import mark_trainable
-from infoprompt.methods.base import MethodConfig, register_method
+from infoprompt.methods.base import Capability, MethodConfig, register_method
 from infoprompt.methods.prompt_tuning import FreePromptMethod
 
 # The readout reads the last hidden states, so the pooler gets no gradient: never count it as tuned.
@@ -45,6 +45,8 @@ class TunedBackboneConfig(MethodConfig):
 
 class TunedBackboneMethod(FreePromptMethod):
     """WARP's template, frozen slot vectors and head, plus a private backbone copy the subclass tunes."""
+
+    capabilities = Capability.PROMPTS  # the slot vectors are frozen: nothing for XPrompt to prune
 
     def __init__(self, config: TunedBackboneConfig, backbone, task):
         super().__init__(config, backbone, task)

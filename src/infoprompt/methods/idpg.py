@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
-from infoprompt.methods.base import MethodConfig, MethodOutput, PromptMethod, register_method
+from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
 from infoprompt.methods.heads import ClassEmbeddingHead
 from infoprompt.readout import read_out
 
@@ -137,6 +137,8 @@ class PromptFreeCache:
 class IDPG(PromptMethod):
     """Input-dependent prompts from a bottleneck generator on Φ(X); class-embedding head."""
 
+    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE
+
     def __init__(self, config: IDPGConfig, backbone, task):
         super().__init__(config, backbone, task)
         generator = torch.Generator().manual_seed(config.seed)
@@ -188,6 +190,9 @@ class IDPG(PromptMethod):
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
         prefix = "prompt_free_cache."
         self.cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+
+    def clear_run_state(self) -> None:
+        self.cache.clear()
 
     def _device(self) -> torch.device:
         return self.generator.bias.device

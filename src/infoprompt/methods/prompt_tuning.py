@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infoprompt.methods.base import MethodConfig, MethodOutput, PromptMethod, register_method
+from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
 from infoprompt.methods.heads import ClassEmbeddingHead
 
 
@@ -24,6 +24,8 @@ class PromptTuningConfig(MethodConfig):
 
 class FreePromptMethod(PromptMethod):
     """Free prompt parameters P (np, D), shared by all inputs, plus the class-embedding head."""
+
+    capabilities = Capability.PROMPTS | Capability.FREE_PROMPT
 
     def __init__(self, config, backbone, task):
         super().__init__(config, backbone, task)

@@ -20,20 +20,14 @@ from pathlib import Path
 
 import torch
 
-from infoprompt.api import LEGACY_DEFAULTS, LoadedModel, TrainConfig, load, train
+from infoprompt.api import LoadedModel, TrainConfig, train
 from infoprompt.backbones import Backbone, load_backbone
-from infoprompt.data.sampling import sample_few_shot
-from infoprompt.data.tasks import load_split, resolve_data_dir
+from infoprompt.data.tasks import TaskSpec, resolve_data_dir
 from infoprompt.errors import ConfigError, check_settings
+from infoprompt.methods import Capability, method_classes
 from infoprompt.prompting.template import Feature
 from infoprompt.pruning.importance import importance_scores
-from infoprompt.pruning.masker import (
-    DEFAULT_PIECES,
-    attach_masker,
-    is_prunable,
-    prompt_parameter_counts,
-    zero_pruned,
-)
+from infoprompt.pruning.masker import DEFAULT_PIECES, attach_masker, prompt_parameter_counts, zero_pruned
 from infoprompt.pruning.rewind import rewind_and_retrain
 from infoprompt.pruning.schedule import (
     DEFAULT_SWEEP,
@@ -43,7 +37,8 @@ from infoprompt.pruning.schedule import (
     ratio_path,
     target_counts,
 )
-from infoprompt.training.checkpoint import atomic_write_json, save_checkpoint, save_tensors
+from infoprompt.run import assemble_run, config_from_record
+from infoprompt.training.checkpoint import atomic_write_json, read_checkpoint_config, save_checkpoint, save_tensors
 from infoprompt.training.loop import evaluate_features
 
 Log = Callable[[str], None]
@@ -98,31 +93,29 @@ class StageOne:
         return self.method.task.primary_metric
 
 
+def check_prunable(method: str, where: str = "") -> None:
+    """One line, before any work, when the method declares no prompt XPrompt can prune (Capability.PRUNABLE)."""
+    if not method_classes(method)[1].capabilities & Capability.PRUNABLE:
+        raise ConfigError(f"{where}method '{method}' has no soft prompt to prune (XPrompt applies to methods with "
+                          "a trainable or generated prompt: prompt, warp, idpg, infoprompt)")
+
+
 def load_stage_one(run_dir: str | Path, data_dir: str | None = None, backbone: Backbone | None = None) -> StageOne:
-    """Load a finished run and rebuild its exact training draw and dev split."""
+    """Rebuild a finished run through the run assembly: its checkpoint, exact training draw and dev split."""
     run_dir = Path(run_dir)
-    model = load(run_dir, backbone)
-    if not is_prunable(model.method):
-        raise ConfigError(f"{run_dir}: method '{model.record['method']}' has no soft prompt to prune "
-                          "(XPrompt applies to prompt, warp, idpg and infoprompt)")
-    if model.record.get("pruning"):
+    record = read_checkpoint_config(run_dir)
+    check_prunable(record["method"], f"{run_dir}: ")
+    if record.get("pruning"):
         raise ConfigError(f"{run_dir}: already a pruned checkpoint; prune the stage-1 run instead")
-    saved = dict(model.record.get("train_config") or {})
-    if not saved:
+    if not record.get("train_config"):
         raise ConfigError(f"{run_dir}/config.json: no 'train_config' (made by an older version); retrain it")
-    saved = {**LEGACY_DEFAULTS, **saved}  # a record from before a field existed ran with its legacy value
-    cfg = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
-    task = model.task
-    folder = None
-    if not task.splits:
-        folder = resolve_data_dir(data_dir) or (Path(model.record["data_dir"]) if model.record.get("data_dir") else None)
+    cfg = config_from_record(record)
+    if not TaskSpec.from_dict(record["task"]).splits:  # built-in task files: this folder, else the run's own
+        folder = resolve_data_dir(data_dir) or (Path(record["data_dir"]) if record.get("data_dir") else None)
         cfg = replace(cfg, data_dir=str(folder) if folder else None)
-    train_examples = load_split(task, "train", folder)
-    if cfg.shots is not None:
-        train_examples = sample_few_shot(train_examples, cfg.shots, cfg.seed, stratified=cfg.stratified)
-    dev_examples = load_split(task, "dev", folder)
-    return StageOne(run_dir, model, cfg, model.template.encode(train_examples), model.template.encode(dev_examples),
-                    backbone or model.method.backbone_info)
+    run = assemble_run(cfg, checkpoint=run_dir, backbone=backbone, splits=("train", "dev"))
+    model = LoadedModel(run.method, run.template, run.record)
+    return StageOne(run_dir, model, cfg, run.features["train"], run.features["dev"], run.backbone)
 
 
 def train_stage_one(cfg: TrainConfig, out_dir: Path, backbone: Backbone | None = None) -> Path:
@@ -179,8 +172,8 @@ def prune_pieces(stage: StageOne, n_pieces: int, batch_size: int) -> list | None
 def evaluate_dev(stage: StageOne) -> dict[str, float]:
     """Dev metrics of the method as it is now, computed as `infoprompt evaluate` computes them on its checkpoint."""
     method = stage.method
-    if hasattr(method, "cache"):
-        method.cache.clear()  # a loaded checkpoint starts with an empty prompt-free cache: so must this score
+    if Capability.RUN_STATE in method.capabilities:
+        method.clear_run_state()  # a loaded checkpoint starts with an empty prompt-free cache: so must this score
     batch_size = stage.model.record.get("eval_batch_size", 64)
     return evaluate_features(method, stage.dev_features, method.task.metrics, batch_size, stage.cfg.device)
 
@@ -278,6 +271,7 @@ def prune(run_dir: str | Path | None, out_dir: str | Path, settings: PruneSettin
     out_dir = Path(out_dir)
     started = time.perf_counter()
     if train_config is not None:
+        check_prunable(train_config.method)
         backbone = backbone or load_backbone(train_config.backbone, dropout=train_config.backbone_dropout)
         log("stage 1: prompt tuning")
         run_dir = train_stage_one(train_config, out_dir, backbone)

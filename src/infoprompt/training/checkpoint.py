@@ -111,22 +111,11 @@ def check_backbone(record: dict, backbone) -> None:
             )
 
 
-def load_checkpoint(directory: str | Path, backbone=None):
-    """Rebuild the method from a checkpoint: returns (method, record). Loads the backbone if not given."""
-    from infoprompt.backbones import load_backbone
-    from infoprompt.data.tasks import TaskSpec
-    from infoprompt.methods import build_method
+def restore_tensors(directory: str | Path, method, record: dict) -> None:
+    """Copy a checkpoint's verified tensors into `method`, built from `record` (see `infoprompt.run`).
 
-    record = read_checkpoint_config(directory)
-    if backbone is None:
-        backbone = load_backbone(record["backbone"]["name"], dropout=record.get("backbone_dropout", "off"))
-    check_backbone(record, backbone)
-    task = TaskSpec.from_dict(record["task"])
-    method = build_method(record["method"], backbone, task, dict(record["method_config"]))
-    if record.get("pruning"):  # an XPrompt checkpoint: its masks are tensors of a masker to rebuild first
-        from infoprompt.pruning.masker import attach_masker
-
-        attach_masker(method, int(record["pruning"]["pieces"]))
+    The method must already hold every module the record implies (e.g. the XPrompt masker when
+    `record["pruning"]` is set): names and shapes must match exactly, or nothing is loaded."""
     tensors = load_tensors(directory, record["tensors_sha256"])
     expected = method.trainable_state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -145,4 +134,14 @@ def load_checkpoint(directory: str | Path, backbone=None):
         for name, value in tensors.items():
             state[name].copy_(value)
     method.eval()
-    return method, record
+
+
+def load_checkpoint(directory: str | Path, backbone=None):
+    """Rebuild the method from a checkpoint: returns (method, record). Loads the backbone if not given.
+
+    The rebuild is the run assembly's (`infoprompt.run.assemble_run`), the path that trained it; this
+    module only verifies and copies tensors (`restore_tensors`)."""
+    from infoprompt.run import assemble_run  # run.py sits above training/: imported on use
+
+    run = assemble_run(checkpoint=directory, backbone=backbone, splits=())
+    return run.method, run.record

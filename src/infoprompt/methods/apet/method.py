@@ -23,7 +23,7 @@ from infoprompt.methods.apet.budget import Unit
 from infoprompt.methods.apet.insert import insert_apet
 from infoprompt.methods.apet.presets import preset_parts
 from infoprompt.methods.apet.sites import OPS, Sizes
-from infoprompt.methods.base import register_method
+from infoprompt.methods.base import Capability, register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 
@@ -64,6 +64,7 @@ class APETConfig(TunedBackboneConfig):
 
 @register_method("apet", APETConfig)
 class APET(TunedBackboneMethod):
+    capabilities = Capability.PROMPTS | Capability.RUN_REPORT
     # The paper uses 3e-4 for BERT; short few-shot runs here take the adapter/BitFit baselines' 1e-3.
     default_lr: ClassVar[float] = 1e-3
 

@@ -6,14 +6,16 @@ CLASSICS = ("prompt", "bitfit", "lora", "adapter")
 
 
 def classic_budgets(backbone_name: str, n_prompts: int = 4) -> dict[str, int]:
-    """{classic: parameter count} measured by building each preset with budget 0 (every site in full)."""
+    """{classic: parameter count} measured by building each preset with budget 0 (every site in full),
+    through the run assembly every `infoprompt train --method apet` run uses."""
+    from infoprompt.api import TrainConfig
     from infoprompt.backbones import load_backbone
-    from infoprompt.data.tasks import get_task
-    from infoprompt.methods import build_method
+    from infoprompt.run import assemble_run
 
     backbone = load_backbone(backbone_name)
     sizes = {}
     for name in CLASSICS:
-        method = build_method("apet", backbone, get_task("sst2"), {"apet_preset": name, "n_prompts": n_prompts})
-        sizes[name] = method.apet_parameter_count()
+        cfg = TrainConfig(task="sst2", method="apet", backbone=backbone_name, n_prompts=n_prompts,
+                          method_options={"apet_preset": name})
+        sizes[name] = assemble_run(cfg, backbone=backbone, splits=()).method.apet_parameter_count()
     return sizes
