@@ -103,6 +103,15 @@ def test_train_evaluate_predict_load_use_the_assembly(spy, task_files, tiny_mode
     only_assembled(spy, 4)
 
 
+def test_cli_evaluate_and_predict_use_the_assembly(spy, warp_run, task_files, tiny_model_dir, capsys):
+    from infoprompt.cli import main
+
+    assert main(["evaluate", "--checkpoint", str(warp_run), "--json"]) == 0
+    only_assembled(spy, 1)
+    assert main(["predict", "--checkpoint", str(warp_run), "--input", str(task_files / "inputs.csv")]) == 0
+    only_assembled(spy, 2)
+
+
 def test_a_checkpoint_is_rebuilt_by_the_assembly_with_its_stored_record(warp_run, tiny, monkeypatch):
     calls = []
     real = run_module.assemble_run

@@ -47,7 +47,7 @@ from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
 from infoprompt.errors import check_settings
 from infoprompt.methods import PromptMethod
-from infoprompt.prompting.template import Feature, Template, collate
+from infoprompt.prompting.template import Feature, collate
 from infoprompt.run import assemble_run
 
 LOSS_NAMES = {"pred": "task loss", "rep": "representation loss"}
@@ -233,18 +233,18 @@ def loss_landscape(
         a, b = (axes.project(token) / unit).tolist()
         return (a, b)
 
-    template = Template(backbone_obj.tokenizer, 1, layout="warp", max_length=settings.max_length)
-    features = template.encode(train_examples)
-    probe = collate(template.encode(probe_examples), getattr(backbone_obj.tokenizer, "pad_token_id", 0) or 0)
-    runs = []
+    runs, features, probe = [], None, None
     for gamma in settings.gammas:
         t0 = time.perf_counter()
-        method = assemble_run(TrainConfig(  # seeded with settings.seed: the same initialisation for every γ
+        run = assemble_run(TrainConfig(  # seeded with settings.seed: the same initialisation for every γ
             task=task_spec.name, method="infoprompt", backbone=backbone_obj.name, n_prompts=1, seed=settings.seed,
             max_length=settings.max_length,
             method_options={"beta": settings.beta, "gamma": gamma, "layout": "warp"}),
-            backbone=backbone_obj, task=task_spec, splits=()).method
-        runs.append((method, train_short_run(method, features, probe, settings, project)))
+            backbone=backbone_obj, task=task_spec, splits=())
+        if features is None:  # every γ has the same template (one warp-layout prompt token)
+            features = run.template.encode(train_examples)
+            probe = collate(run.template.encode(probe_examples), run.template.pad_id)
+        runs.append((run.method, train_short_run(run.method, features, probe, settings, project)))
         if progress:
             print(f"  run γ={gamma}: {settings.steps} steps ({time.perf_counter() - t0:.0f}s)", flush=True)
     reference = runs[0][0]

@@ -1,8 +1,9 @@
 """XPrompt (Ma et al. 2022): hierarchical structured pruning of soft prompts, with rewinding.
 
-masker.py (token and piece masks in the methods' prompt seam), importance.py (E_x|∂L/∂mask|),
+masker.py (which parameters feed each masked prompt unit; the masker module itself is
+`methods/prompt_masks.py`, part of the methods' prompt seam), importance.py (E_x|∂L/∂mask|),
 schedule.py (ratio -> tokens and pieces, the iterative path), rewind.py (stage 3 through
-`api.train`), pipeline.py (the whole run, resumable), compare.py (negative vs random masking),
+`api.train`), pipeline.py (the whole run, resumable; the stage-1 run is rebuilt by `run.assemble_run`), compare.py (negative vs random masking),
 report.py (JSON, Markdown, PNG), cli.py (`infoprompt prune`). See docs/xprompt.md.
 """
 
