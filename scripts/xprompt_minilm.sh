@@ -19,7 +19,9 @@ RESULTS=docs/results/xprompt_minilm
 # Compute plan (2 shared CPU cores, 1 thread, measured ~0.33 s per step and ~25 s per SST-2 dev pass):
 # SST-2: 11 trainings x 96 steps + 20 dev passes + 17 importance passes of 256 examples = 20.5 min measured.
 # --packing off: the committed results were trained on padded batches (before packing became the default).
+# --select-on dev --patience 0: they kept the best full-dev evaluation and never stopped early (before issue 17).
 COMMON=(--method prompt --backbone minilm --n-prompts 20 --batch-size 8 --epochs 3 --seed 0 --threads 1 --packing off
+        --select-on dev --patience 0
         --sweep 0.1,0.3,0.5,0.7,0.9 --step 0.2 --granularity both --pieces 16 --random-seeds 3)
 for task in "${@:-sst2}"; do
   case "$task" in

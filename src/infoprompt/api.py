@@ -11,6 +11,7 @@ returns logits and named losses; batches come from `Template.encode` and `collat
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,15 +33,17 @@ from infoprompt.data.frames import (
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.spans import prediction_examples
 from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
-from infoprompt.data.tasks import TaskSpec, load_split, resolve_data_dir
+from infoprompt.data.tasks import TaskSpec, convergence_level, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
+from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
 from infoprompt.run import assemble_run, load_examples, resolve_lr, resolve_task  # noqa: F401  (public)
 from infoprompt.training.checkpoint import save_checkpoint
-from infoprompt.training.logging import plot_learning_curve
+from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import TrainerConfig, evaluate_features, fit, predict_logits
+from infoprompt.training.selection import scored, summary_fields
 from infoprompt.training.tracking import check_report_to, make_trackers
 
 
@@ -95,6 +98,10 @@ class TrainConfig:
     report_to: str = "none"
     # start from a peft adapter folder (lora, prompt, prefix; infoprompt.export.peft.init_from_peft)
     init_from_peft: str | None = None
+    # Which split picks the kept checkpoint and which is reported (training.selection): dev-split (default:
+    # honest on every task, and early stopping gets a split to watch), test, last, or the legacy optimistic dev.
+    select_on: str = "dev-split"
+    patience: int | None = None  # evaluations without improvement on the selection split; None: 5 (0 under last)
 
 
 # Fields that may differ between a run and its resumption without changing its numbers.
@@ -119,7 +126,9 @@ def _default_run_dir(cfg: TrainConfig) -> Path:
 
 
 # TrainConfig fields that records written by older versions lack, with the value those runs used.
-LEGACY_DEFAULTS = {"packing": "off"}  # before packing existed every run was padded
+# Before packing existed every run was padded; before issue 17 every run kept its best full-dev evaluation
+# (and reported it) and never stopped early.
+LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0}
 
 
 def _resume_config(cfg: TrainConfig) -> dict:
@@ -145,8 +154,13 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
         progress=cfg.progress, device=cfg.device, save_every=cfg.save_every, precision=cfg.precision,
         compile=cfg.compile, optimizer=cfg.optimizer, bucket_batches=cfg.bucket_batches,
+        select_on=cfg.select_on, patience=cfg.patience,
     )
     trainer_config.validate()
+    if cfg.select_on == "test" and not (bool(cfg.test_file or cfg.test_data) if cfg.task == "custom"
+                                        else get_task(cfg.task).has_test):
+        raise ConfigError(f"--select-on test: task '{cfg.task}' has no labelled test split "
+                          "(give --test-file for a custom task, or use --select-on dev-split)")
     if cfg.resume and not cfg.output:
         raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
 
@@ -180,7 +194,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files
         plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
-                            f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}")
+                            f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}",
+                            majority=(result.selection.get("dev_majority") or {}).get(task.primary_metric),
+                            level=convergence_level(task.name))
     summary = {
         "task": task.name,
         "method": cfg.method,
@@ -200,16 +216,37 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     summary["packing"] = method.packer.report()
     if Capability.RUN_REPORT in method.capabilities:  # method-specific facts, e.g. APET's budget and placement
         summary.update(method.run_report())
+    test = None
     if task.has_test and result.main_process:
-        # The official test split is scored once, with the checkpoint chosen on dev.
-        test_examples = load_examples(cfg, task, "test", data_dir, policy)
-        best = load(run_dir, run.backbone)
-        best.method.to(cfg.device)
-        summary["test"] = evaluate_features(best.method, best.template.encode(test_examples), task.metrics,
-                                            cfg.eval_batch_size, cfg.device)
+        # The labelled test split is scored twice, at the end: with the last weights and with the kept checkpoint.
+        test = score_test(task, load_examples(cfg, task, "test", data_dir, policy), method, run.template,
+                          lambda: load(run_dir, run.backbone), cfg.eval_batch_size, cfg.device)
+        summary["test"] = test["selected"]["metrics"]
+    summary.update(summary_fields(result.selection, task.label_names, test))
+    if test is not None and result.main_process:
+        with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
+            log.write({"type": "test", "step": result.steps, "selected": summary["reported"]["selected"],
+                       "last": summary["reported"]["last"], "selected_step": result.best_step})
     if policy.skipped:
         summary["skipped_rows"] = len(policy.skipped)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+
+
+def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
+               batch_size: int, device: str) -> dict:
+    """The test split scored with the last weights (`last`, the method as training left it) and then with the kept
+    checkpoint (loaded only afterwards: methods that train backbone weights load them into the shared backbone),
+    plus its majority-class baseline; tasks with a labelled test split report these."""
+    labels = [e.label for e in examples]
+    groups = [getattr(e, "group", None) for e in examples]
+    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None)}
+    logits = predict_logits(last, template.encode(examples), batch_size, device)
+    out["last"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
+    kept = load_kept()
+    kept.method.to(device)
+    logits = predict_logits(kept.method, kept.template.encode(examples), batch_size, device)
+    out["selected"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
+    return out
 
 
 @dataclass

@@ -79,6 +79,14 @@ def _add_train(sub) -> None:
                         "faster; docs/performance.md); off: always padded")
     p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"],
                    help="adafactor: XPrompt's settings (constant lr, no relative step/scaling; docs/generative.md)")
+    p.add_argument("--select-on", default="dev-split", choices=["dev-split", "test", "last", "dev"],
+                   help="which split picks the kept checkpoint; the reported score never chose itself: dev-split "
+                        "(default: a seeded half of dev selects, the other half is reported), test (dev selects, "
+                        "the labelled test split is reported), last (no selection), dev (legacy, optimistic: "
+                        "dev selects and is reported)")
+    p.add_argument("--patience", type=int, metavar="N",
+                   help="stop after N evaluations without improvement on the selection split "
+                        "(default 5; 0 = never; not with --select-on last)")
     p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
                    help="InfoPrompt ablations: no-head (γ=0), no-rep (β=0), no-mi (γ=β=0)")
     for name, kind in METHOD_FLAGS.items():
@@ -121,18 +129,35 @@ def cmd_train(args) -> int:
         device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
         compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
         packing=args.packing, report_to=args.report_to, init_from_peft=args.init_from_peft,
+        select_on=args.select_on, patience=args.patience,
     )
     result = train(cfg)
     if result.skipped_rows:
         from infoprompt.data.readers import BadRowPolicy
 
         print(BadRowPolicy(True, result.skipped_rows).summary(), file=sys.stderr)
-    metrics = ", ".join(f"{k} {v:.4f}" for k, v in result.metrics.items())
-    print(f"{result.summary['task']} / {result.summary['method']}: best dev {metrics} "
-          f"(step {result.summary['best_step']}, {result.summary['train_seconds']}s) -> {result.run_dir}")
+    print(describe_result(result.summary) + f" -> {result.run_dir}")
     if args.json:
         print(json.dumps(result.summary, sort_keys=True))
     return 0
+
+
+def describe_result(summary: dict) -> str:
+    """One line: the reported split's score at the kept step, the last evaluation's, and the majority baseline."""
+    reported = summary["reported"]
+
+    def show(scores: dict | None) -> str:
+        return ", ".join(f"{k} {v:.4f}" for k, v in (scores or {}).items())
+
+    kept = "last evaluation" if summary["select_on"] == "last" else f"selected on {summary['selection_split']}"
+    line = (f"{summary['task']} / {summary['method']}: {reported['split']}: {show(reported['selected'])} "
+            f"(step {summary['selected_step']}, {kept}); last evaluation (step {summary['last_step']}) "
+            f"{show(reported['last'])}; majority class {show(reported['majority']['metrics'])}")
+    if reported["collapsed"]:
+        line += f"; COLLAPSED: {reported['predicted_share']:.0%} predicted '{reported['predicted_class']}'"
+    if not summary["honest"]:
+        line += "; optimistic: the reported split also selected"
+    return line + f"; {summary['train_seconds']}s"
 
 
 def _add_evaluate(sub) -> None:

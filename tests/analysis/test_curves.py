@@ -41,7 +41,9 @@ def test_files_per_condition(runs, tmp_path):
     by_method = {members[0]["method"]: members for members in saved["conditions"].values()}
     assert {method: len(members) for method, members in by_method.items()} == {"warp": 2, "infoprompt": 1}
     infoprompt = by_method["infoprompt"][0]
-    assert infoprompt["best"] == 0.75 and infoprompt["convergence_step"] == 20  # 0.74 >= 0.95 * 0.75
+    assert infoprompt["best"] == 0.75 and infoprompt["steps_to_level"] == 20  # 0.74 >= SST-2's level 0.70
+    assert by_method["warp"][0]["steps_to_level"] == 30 and saved["convergence_levels"] == {"sst2": 0.7}
+    assert infoprompt["auc"] == pytest.approx(((0.6 + 0.74) / 2 + (0.74 + 0.75) / 2) / 2)
     rows = list(csv.DictReader(paths["csv"].open()))
     assert len(rows) == 9 and {r["method"] for r in rows} == {"warp", "infoprompt"}
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"

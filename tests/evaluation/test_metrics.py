@@ -25,3 +25,21 @@ def test_constant_prediction_has_zero_mcc():
 def test_length_mismatch():
     with pytest.raises(ValueError):
         compute_metrics(["accuracy"], [1, 0], [1])
+
+
+def test_majority_baseline_scores_a_constant_predictor_by_every_metric():
+    from infoprompt.evaluation.metrics import majority_baseline
+
+    labels = [1] * 7 + [0] * 3
+    baseline = majority_baseline(["accuracy", "matthews_corr", "f1"], labels)
+    assert baseline["class"] == 1 and baseline["rate"] == 0.7
+    assert baseline["metrics"]["accuracy"] == 0.7 and baseline["metrics"]["matthews_corr"] == 0.0
+    assert round(baseline["metrics"]["f1"], 4) == round(2 * 0.7 / 1.7, 4)  # "always positive" F1 is high
+
+
+def test_prediction_share_flags_a_collapse_at_95_percent():
+    from infoprompt.evaluation.metrics import prediction_share
+
+    assert prediction_share([1] * 95 + [0] * 5) == {"class": 1, "share": 0.95, "collapsed": True}
+    assert prediction_share([1] * 94 + [0] * 6)["collapsed"] is False
+    assert prediction_share([])["collapsed"] is False

@@ -7,27 +7,37 @@ import pytest
 from runfactory import make_run
 
 from infoprompt.errors import ConfigError, DataError
-from infoprompt.report.curves import Curve, collect_curves, convergence_step, mean_curve, plot_mean_curves
+from infoprompt.report.curves import (
+    Curve,
+    collect_curves,
+    curve_auc,
+    draw_mean_curves,
+    mean_curve,
+    plot_mean_curves,
+    steps_to_level,
+)
 
 
-def curve(steps, values, label="x"):
+def curve(steps, values, label="x", majority=None, collapsed=None):
     return Curve(run_dir=None, task="sst2", metric="accuracy", steps=np.array(steps), values=np.array(values),
-                 label=label)
+                 label=label, majority=majority, collapsed=collapsed)
 
 
-@pytest.mark.parametrize("values, expected", [
-    ([0.5, 0.86, 0.9, 0.8], 20),    # 0.95 × 0.9 = 0.855: first reached at step 20
-    ([0.9, 0.1, 0.2, 0.3], 10),
-    ([-0.3, -0.2, -0.1, -0.4], 30),  # best -0.1: threshold -0.105, still below the best
-    ([0.0, 0.0, 0.0, 0.0], 10),
+@pytest.mark.parametrize("values, level, expected", [
+    ([0.5, 0.86, 0.9, 0.8], 0.7, 20),
+    ([0.9, 0.1, 0.2, 0.3], 0.7, 10),
+    ([0.51, 0.51, 0.51, 0.51], 0.7, None),  # stuck at the majority rate: never converges (the old rule said step 10)
+    ([-0.3, -0.2, 0.1, 0.12], 0.1, 30),     # an MCC level: reached exactly
 ])
-def test_convergence_step(values, expected):
-    assert convergence_step([10, 20, 30, 40], values) == expected
+def test_steps_to_a_fixed_level(values, level, expected):
+    assert steps_to_level([10, 20, 30, 40], values, level) == expected
 
 
-def test_convergence_fraction_must_be_a_fraction():
-    with pytest.raises(ConfigError, match="must be in"):
-        convergence_step([1], [0.5], fraction=1.5)
+def test_area_under_the_curve_is_the_mean_level_over_the_span():
+    assert curve_auc([10, 20, 40], [0.5, 0.7, 0.7]) == pytest.approx((0.6 * 10 + 0.7 * 20) / 30)
+    assert curve_auc([10], [0.8]) == 0.8  # one evaluation: its value
+    # reaching the same best sooner scores higher
+    assert curve_auc([1, 2, 3], [0.5, 0.9, 0.9]) > curve_auc([1, 2, 3], [0.5, 0.5, 0.9])
 
 
 def test_mean_curve_on_shared_steps_is_mean_and_sample_std():
@@ -71,3 +81,17 @@ def test_plot_mean_curves_writes_a_png(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     with pytest.raises(ConfigError, match="no curves"):
         plot_mean_curves([], tmp_path / "empty.png")
+
+
+def test_single_evaluations_show_as_points_with_the_majority_line_and_labelled_markers():
+    from matplotlib.figure import Figure
+
+    curves = [curve([30], [0.8], "WARP", majority=0.509), curve([30], [0.7], "InfoPrompt γ=0", 0.509, collapsed=True)]
+    ax = draw_mean_curves(Figure().subplots(), curves)
+    drawn = [line for line in ax.lines if len(line.get_xdata()) == 1 and line.get_marker() == "o"]
+    assert len(drawn) == 2  # one evaluation per run is still a visible point
+    labels = ax.get_legend_handles_labels()[1]
+    assert "majority class: 0.509" in labels and "convergence level: 0.7" in labels
+    assert r"InfoPrompt $\gamma=0$ (n=1, 1 collapsed)" in labels  # mathtext, and the collapse is said
+    mcc = Curve(None, "cola", "matthews_corr", np.array([1, 2]), np.array([0.0, 0.1]), label="x", majority=0.0)
+    assert "chance (majority class, MCC 0): 0.000" in draw_mean_curves(Figure().subplots(), [mcc]).get_legend_handles_labels()[1]

@@ -105,7 +105,7 @@ def cmd_curves(args: argparse.Namespace) -> int:
             raise ConfigError(f"--where expects KEY=VALUE, got '{item}'")
         key, value = item.split("=", 1)
         filters[key.strip()] = _filter_value(value)
-    paths = learning_curves(args.runs_dir, args.out, metric=args.metric, title=args.title, fraction=args.fraction,
+    paths = learning_curves(args.runs_dir, args.out, metric=args.metric, title=args.title,
                             **filters)
     print(f"curves -> {paths['png']} (+ {paths['csv'].name}, {paths['json'].name})")
     return 0
@@ -194,7 +194,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--shots")
     p.add_argument("--where", action="append", help="any other run flag: KEY=VALUE[,VALUE] (repeatable)")
     p.add_argument("--title")
-    p.add_argument("--fraction", type=float, default=0.95, help="convergence step: first reaching this share of best")
     p.set_defaults(func=cmd_curves)
 
 

@@ -22,13 +22,17 @@ def _report_curves():
 
 
 def learning_curves(runs_dir: str | Path, out_dir: str | Path, *, metric: str | None = None,
-                    title: str | None = None, fraction: float = 0.95, **filters: Any) -> dict[str, Path]:
+                    title: str | None = None, **filters: Any) -> dict[str, Path]:
     """Mean dev curve per condition over the finished runs under `runs_dir` that match `filters`.
 
-    Writes curves.png (mean ± sample std per condition), curves.csv (every run's evaluations) and
-    curves.json (per condition: runs, best value and convergence step of each run). Filters are
-    `infoprompt train` flags (task, method, n_prompts, shots, ...); a list value matches any.
+    Writes curves.png (mean ± sample std per condition, the majority-class line and the task's
+    convergence level), curves.csv (every run's evaluations) and curves.json (per condition: each
+    run's best value, first step at the task's fixed level, area under its dev curve, collapse
+    flag). Filters are `infoprompt train` flags (task, method, n_prompts, shots, ...); a list value
+    matches any.
     """
+    from infoprompt.data.tasks import convergence_level
+
     report = _report_curves()
     curves = report.collect_curves(runs_dir, metric, **filters)
     if not curves:
@@ -45,8 +49,10 @@ def learning_curves(runs_dir: str | Path, out_dir: str | Path, *, metric: str | 
     for c in curves:
         groups.setdefault(c.label, []).append({
             "run_dir": str(c.run_dir), "method": c.method, "seed": c.seed, "best": c.best, "evaluations": len(c.steps),
-            "convergence_step": c.convergence_step(fraction),
+            "steps_to_level": c.steps_to_level(convergence_level(c.task)), "auc": c.auc, "collapsed": c.collapsed,
+            "majority": c.majority,
         })
+    levels = {task: convergence_level(task) for task in sorted({c.task for c in curves})}
     write_json(paths["json"], {"analysis": "curves", "runs_dir": str(runs_dir), "filters": filters,
-                               "metric": curves[0].metric, "convergence_fraction": fraction, "conditions": groups})
+                               "metric": curves[0].metric, "convergence_levels": levels, "conditions": groups})
     return paths

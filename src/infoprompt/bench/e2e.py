@@ -87,7 +87,8 @@ def run_ours(cfg: EndToEnd, method: str, data_dir: str, out_dir: Path) -> dict:
            "--backbone", cfg.backbone, "--data-dir", data_dir, "--shots", str(cfg.shots), "--seed", str(cfg.seed),
            "--epochs", str(cfg.epochs), "--batch-size", str(cfg.batch_size), "--lr", str(cfg.lr),
            "--max-length", str(cfg.max_length), "--device", cfg.device, "--precision", cfg.precision,
-           "--output", str(out_dir), "--json", "--quiet"]
+           "--output", str(out_dir), "--json", "--quiet",
+           "--patience", "0"]  # every epoch, as the peft + Trainer side runs: the timing compares equal work
     wall, summary, error = _run(cmd, cfg.timeout)
     record = {"side": "infoprompt", "method": method, "wall_s": wall, "command": _shown(cmd)}
     if error:

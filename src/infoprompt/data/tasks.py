@@ -49,6 +49,23 @@ class TaskSpec:
         return cls(**data)
 
 
+# Convergence level per task: a fixed absolute value of the task's primary metric that a run has learned
+# something once it reaches it (reports give the first step at or above it, beside the area under the dev
+# curve). Fixed per task, not relative to the run's own best, so a run stuck at chance never "converges".
+# Each sits clearly above what always predicting the dev majority class scores (rate in parentheses).
+CONVERGENCE_LEVELS: dict[str, float] = {
+    "sst2": 0.70,   # accuracy (0.509); a frozen mean-pool MiniLM probe scores 0.756
+    "rte": 0.56,    # accuracy (0.527); one binomial standard error above it on 277 examples
+    "mrpc": 0.71,   # accuracy (0.684 = always "equivalent"); one standard error above it on 408 examples
+    "cola": 0.10,   # Matthews correlation (0 = chance, which the majority class scores)
+}
+
+
+def convergence_level(task: str) -> float | None:
+    """The task's convergence level on its primary metric (None: no level stated; reports then give the AUC only)."""
+    return CONVERGENCE_LEVELS.get(task)
+
+
 _REGISTRY: dict[str, tuple[TaskSpec, Loader]] = {}
 # Task kinds whose files travel in the spec (`splits`) but need their own reader, by task name
 # (e.g. the JSONL span kinds of data/spans.py).

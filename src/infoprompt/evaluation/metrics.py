@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
@@ -56,3 +57,37 @@ def compute_metrics(names: Sequence[str], labels: Sequence[int], predictions: Se
         raise ConfigError(f"metric(s) {grouped} need a group id on every example (e.g. MultiRC's question)")
     return {name: GROUP_METRICS[name](list(labels), list(predictions), list(groups)) if name in GROUP_METRICS
             else METRICS[name](list(labels), list(predictions)) for name in names}
+
+
+# A run that predicts one class for at least this share of the examples is flagged as collapsed: its
+# score is (close to) the majority-class rate whatever the metric, so it must not read as a result.
+COLLAPSE_SHARE = 0.95
+
+
+def majority_class(labels: Sequence[int]) -> tuple[int, float]:
+    """(most frequent label, its share of `labels`); ties go to the smaller label index."""
+    if not labels:
+        raise ValueError("majority_class: no labels")
+    counts = Counter(labels)
+    label = min(counts, key=lambda c: (-counts[c], c))
+    return int(label), counts[label] / len(labels)
+
+
+def majority_baseline(names: Sequence[str], labels: Sequence[int],
+                      groups: Sequence[str | None] | None = None) -> dict:
+    """What always predicting the split's most frequent class scores: the reference every table and plot shows.
+
+    Its accuracy is the majority-class rate; its Matthews correlation is 0 (chance), its binary F1 can be
+    high (MRPC's "always equivalent" scores F1 0.81), which is why the baseline is scored by every metric.
+    """
+    label, rate = majority_class(labels)
+    return {"class": label, "rate": rate,
+            "metrics": compute_metrics(names, labels, [label] * len(labels), groups)}
+
+
+def prediction_share(predictions: Sequence[int]) -> dict:
+    """The most predicted class, its share of the predictions, and whether that share marks a collapse."""
+    if not predictions:
+        return {"class": None, "share": 0.0, "collapsed": False}
+    label, share = majority_class(predictions)
+    return {"class": label, "share": share, "collapsed": share >= COLLAPSE_SHARE}

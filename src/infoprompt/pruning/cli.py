@@ -16,6 +16,7 @@ TRAIN_FLAGS = {  # stage 1 when no --run is given: the `infoprompt train` flags 
     "batch_size": int, "lr": float, "schedule": str, "eval_every": int, "max_length": int, "readout": str,
     "optimizer": str,  # adamw | adafactor (the paper's optimizer), as `infoprompt train --optimizer`
     "packing": str,  # auto | off, as `infoprompt train --packing` (the retraining keeps stage 1's)
+    "select_on": str, "patience": int,  # as `infoprompt train --select-on/--patience` (training.selection)
 }
 
 

@@ -8,9 +8,18 @@
 See docs/sweeps.md.
 """
 
-from infoprompt.report.curves import Curve, MeanCurve, collect_curves, convergence_step, mean_curve, plot_mean_curves
+from infoprompt.report.curves import (
+    Curve,
+    MeanCurve,
+    collect_curves,
+    curve_auc,
+    mean_curve,
+    plot_mean_curves,
+    steps_to_level,
+)
 from infoprompt.report.runs import RunRecord, load_runs
 from infoprompt.report.writer import Report, build_report, write_report
 
-__all__ = ["Curve", "MeanCurve", "collect_curves", "convergence_step", "mean_curve", "plot_mean_curves", "RunRecord",
+__all__ = ["Curve", "MeanCurve", "collect_curves", "curve_auc", "steps_to_level", "mean_curve", "plot_mean_curves",
+           "RunRecord",
            "load_runs", "Report", "build_report", "write_report"]

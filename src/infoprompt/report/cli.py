@@ -14,9 +14,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from infoprompt.report import write_report
 
     re_tasks = tuple(t.strip() for t in args.re_tasks.split(",") if t.strip())
-    if not 0 < args.fraction <= 1:
-        raise ConfigError(f"--fraction must be in (0, 1], got {args.fraction}")
-    report = write_report(args.runs_dir, args.out, metric=args.metric, re_tasks=re_tasks, fraction=args.fraction,
+    report = write_report(args.runs_dir, args.out, metric=args.metric, re_tasks=re_tasks, rule=args.score,
                           plots=not args.no_plots)
     if not args.quiet:
         print(report.markdown, end="")
@@ -32,7 +30,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             a, sep, b = pair.partition(",")
             if not sep:
                 raise ConfigError(f"--compare takes A,B (e.g. infoprompt,warp), got '{pair}'")
-            texts.append(format_difference(paired_difference(records, a.strip(), b.strip())))
+            texts.append(format_difference(paired_difference(records, a.strip(), b.strip(), rule=args.score)))
         text = "\n\n".join(texts) + "\n"
         atomic_write_bytes(Path(out) / "paired_differences.txt", text.encode("utf-8"))
         if not args.quiet:
@@ -52,7 +50,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--metric", help="score every run by this metric (default: each task's primary metric)")
     p.add_argument("--re-tasks", default="semeval",
                    help="comma-separated tasks reported in Tables 2/4 (relation extraction / NER)")
-    p.add_argument("--fraction", type=float, default=0.95, help="convergence: fraction of the run's best dev score")
+    p.add_argument("--score", default="selected", choices=["selected", "last", "best-dev"],
+                   help="which score of each run: selected (default, honest: the reported split at the checkpoint "
+                        "the selection split kept), last (its last evaluation), best-dev (the old optimistic rule: "
+                        "the best dev evaluation, which chose itself)")
     p.add_argument("--no-plots", action="store_true", help="skip the learning-curve PNGs")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown")
     p.add_argument("--compare", action="append", metavar="A,B",

@@ -2,7 +2,9 @@
 
 Runs with the same seed see the same few-shot draw, so the difference is paired by seed: for each
 seed, average A - B over every (task, shots, n_prompts) cell that both methods have; report the mean
-and the sample std (ddof=1) of those per-seed differences, plus each cell's mean difference.
+and the sample std (ddof=1) of those per-seed differences, plus each cell's mean difference. A
+difference against a run that collapsed onto one class measures the majority-class rate, not a
+method, so every cell says how many runs of either side collapsed (and how many did not record it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import statistics
 from collections import defaultdict
 
 from infoprompt.errors import ConfigError
-from infoprompt.report.runs import RunRecord
+from infoprompt.report.runs import DEFAULT_SCORE_RULE, RunRecord
 
 
 def variant(record: RunRecord) -> str:
@@ -20,20 +22,26 @@ def variant(record: RunRecord) -> str:
     return f"{record.method}:{ablation}" if ablation and ablation != "none" else record.method
 
 
-def paired_difference(records: list[RunRecord], a: str, b: str) -> dict:
+def paired_difference(records: list[RunRecord], a: str, b: str, rule: str = DEFAULT_SCORE_RULE) -> dict:
     scores: dict[tuple, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
+    collapse: dict[tuple, dict[int, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
     for record in records:
         name = variant(record)
         if name in (a, b):
             cell = (record.task, record.shots, record.n_prompts)
-            scores[cell][record.seed][name] = record.score()
+            scores[cell][record.seed][name] = record.score(rule=rule)
+            collapse[cell][record.seed][name] = record.collapsed
     per_seed: dict[int, list[float]] = defaultdict(list)
     cells = {}
+    collapsed = {}
     for cell, by_seed in sorted(scores.items(), key=lambda kv: str(kv[0])):
         diffs = {seed: s[a] - s[b] for seed, s in by_seed.items() if a in s and b in s}
         if not diffs:
             continue
         cells[cell] = statistics.mean(diffs.values())
+        flags = [collapse[cell][seed] for seed in diffs]
+        collapsed[cell] = {side: (sum(bool(f[side]) for f in flags), sum(f[side] is None for f in flags), len(flags))
+                           for side in (a, b)}
         for seed, d in diffs.items():
             per_seed[seed].append(d)
     if not per_seed:
@@ -45,11 +53,29 @@ def paired_difference(records: list[RunRecord], a: str, b: str) -> dict:
         "mean": statistics.mean(seed_means),
         "std": statistics.stdev(seed_means) if len(seed_means) > 1 else float("nan"),
         "per_cell": {f"{t} shots={s} np={n}": d for (t, s, n), d in cells.items()},
+        # per cell and side: (runs collapsed, runs that did not record it, runs compared)
+        "collapsed": {f"{t} shots={s} np={n}": c for (t, s, n), c in collapsed.items()},
+        "rule": rule,
     }
+
+
+def _collapse_note(counts: dict[str, tuple[int, int, int]]) -> str:
+    parts = []
+    for side, (hit, unknown, total) in counts.items():
+        if hit:
+            parts.append(f"{side} collapsed in {hit}/{total}")
+        if unknown:
+            parts.append(f"{side}: collapse not recorded in {unknown}/{total}")
+    return f"  [{'; '.join(parts)}]" if parts else ""
 
 
 def format_difference(result: dict) -> str:
     lines = [f"{result['a']} - {result['b']}: {100 * result['mean']:+.2f} ± {100 * result['std']:.2f} points "
-             f"(mean ± sample std over {result['seeds']} seeds of the per-seed average over {result['cells']} cells)"]
-    lines += [f"  {cell}: {100 * d:+.2f}" for cell, d in result["per_cell"].items()]
+             f"(mean ± sample std over {result['seeds']} seeds of the per-seed average over {result['cells']} cells; "
+             f"score: {result.get('rule', DEFAULT_SCORE_RULE)})"]
+    counts = result.get("collapsed", {})
+    lines += [f"  {cell}: {100 * d:+.2f}{_collapse_note(counts.get(cell, {}))}" for cell, d in result["per_cell"].items()]
+    if any(hit for cell in counts.values() for hit, _, _ in cell.values()):
+        lines.append("  A collapsed run (>= 95 % of predictions in one class) scores the majority-class rate: "
+                     "a difference in its cell compares a method with a constant predictor.")
     return "\n".join(lines)

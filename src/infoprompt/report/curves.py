@@ -5,11 +5,13 @@ Public API (also used by `infoprompt analyze curves`):
     curves = collect_curves("runs/fig3", task="sst2", n_prompts=4, method=["warp", "infoprompt"])
     plot_mean_curves(curves, "fig3_sst2.png", title="SST-2, np=4")
 
-A curve is a run's dev metric at each evaluation (metrics.jsonl "eval" records). Convergence
-step: the first evaluation step at which a run reaches `fraction` (0.95) of its own best dev
-metric; for a best value b the threshold is b − (1 − fraction)·|b|, which is fraction·b for b > 0
-and stays below b for b ≤ 0 (an MCC can be negative). A step logged twice (a resumed run that
-replayed it) keeps its last record.
+A curve is a run's full-dev metric at each evaluation (metrics.jsonl "eval" records). Convergence is
+measured against fixed references, never against the run's own best (which a run stuck at chance
+"reaches" at its first evaluation): `steps_to_level`, the first step at or above the task's fixed
+level (data.tasks.CONVERGENCE_LEVELS), and `curve_auc`, the area under the curve divided by its
+step span. Plots draw the majority-class score (what always predicting the most frequent class
+scores; MCC 0 for CoLA) and the task's level as reference lines. A step logged twice (a resumed
+run that replayed it) keeps its last record.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import numpy as np
 from infoprompt.errors import ConfigError, DataError
 from infoprompt.report.runs import METRICS_LOG, RunRecord, load_runs, variant_label, varying_keys
 
-__all__ = ["Curve", "MeanCurve", "collect_curves", "read_curve", "convergence_step", "mean_curve", "plot_mean_curves"]
+__all__ = ["Curve", "MeanCurve", "collect_curves", "read_curve", "steps_to_level", "curve_auc", "mean_curve",
+           "plot_mean_curves"]
 
 
 @dataclass
@@ -39,6 +42,8 @@ class Curve:
     values: np.ndarray
     args: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    majority: float | None = None  # what always predicting the dev majority class scores (None: unknown)
+    collapsed: bool | None = None  # the run's reported predictions collapsed onto one class (None: not recorded)
 
     @property
     def method(self) -> str:
@@ -52,8 +57,12 @@ class Curve:
     def best(self) -> float:
         return float(np.max(self.values))
 
-    def convergence_step(self, fraction: float = 0.95) -> int | None:
-        return convergence_step(self.steps, self.values, fraction)
+    def steps_to_level(self, level: float | None) -> int | None:
+        return None if level is None else steps_to_level(self.steps, self.values, level)
+
+    @property
+    def auc(self) -> float:
+        return curve_auc(self.steps, self.values)
 
 
 @dataclass
@@ -66,17 +75,22 @@ class MeanCurve:
     n: np.ndarray
 
 
-def convergence_step(steps, values, fraction: float = 0.95) -> int | None:
-    """First step whose value reaches `fraction` of the curve's own best (see module docstring)."""
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"convergence fraction must be in (0, 1], got {fraction}")
+def steps_to_level(steps, values, level: float) -> int | None:
+    """The first step whose value is at or above the fixed `level`; None when the curve never gets there."""
     values = np.asarray(values, dtype=float)
+    reached = np.flatnonzero(values >= level)
+    return int(np.asarray(steps)[reached[0]]) if reached.size else None
+
+
+def curve_auc(steps, values) -> float:
+    """Area under the curve (trapezoids) divided by its step span: the curve's mean level over training, in the
+    metric's own units, higher when a run gets good sooner; a single evaluation gives its value."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
     if values.size == 0:
-        return None
-    best = float(np.max(values))
-    threshold = best - (1.0 - fraction) * abs(best)
-    index = int(np.argmax(values >= threshold))  # the first True
-    return int(np.asarray(steps)[index])
+        return float("nan")
+    if values.size == 1 or steps[-1] == steps[0]:
+        return float(values[-1])
+    return float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(steps)) / (steps[-1] - steps[0]))
 
 
 def read_curve(record: RunRecord, metric: str | None = None) -> Curve | None:
@@ -102,7 +116,18 @@ def read_curve(record: RunRecord, metric: str | None = None) -> Curve | None:
     if not by_step:
         return None
     steps = np.array(sorted(by_step), dtype=int)
-    return Curve(record.run_dir, record.task, metric, steps, np.array([by_step[s] for s in steps]), dict(record.args))
+    return Curve(record.run_dir, record.task, metric, steps, np.array([by_step[s] for s in steps]), dict(record.args),
+                 majority=dev_majority(record, metric), collapsed=record.collapsed)
+
+
+def dev_majority(record: RunRecord, metric: str) -> float | None:
+    """The majority-class score on the run's full dev split (the curve's split)."""
+    recorded = (record.summary.get("dev_majority") or {}).get(metric)
+    if recorded is not None:
+        return float(recorded)
+    from infoprompt.report.runs import data_majority
+
+    return data_majority(record.task, "dev", record.args.get("data_dir"), metric)
 
 
 def _matches(record: RunRecord, key: str, wanted: Any) -> bool:
@@ -162,11 +187,35 @@ def mean_curve(curves: list[Curve]) -> MeanCurve:
     return MeanCurve(np.asarray(grid), mean, std, n)
 
 
+MATH_LABELS = {"γ=β=0": r"$\gamma=\beta=0$", "γ=0": r"$\gamma=0$", "β=0": r"$\beta=0$"}
+
+
+def math_label(label: str) -> str:
+    r"""A legend label with its Greek ablation names typeset by matplotlib's mathtext (e.g. InfoPrompt $\gamma=0$)."""
+    for plain, math in MATH_LABELS.items():
+        label = label.replace(plain, math)
+    return label
+
+
+def metric_label(metric: str) -> str:
+    return {"matthews_corr": "Matthews correlation", "accuracy": "accuracy", "f1": "F1",
+            "macro_f1": "macro F1"}.get(metric, metric.replace("_", " "))
+
+
+def draw_references(ax, metric: str, majority: float | None, level: float | None = None) -> None:
+    """The majority-class line (labelled for the legend) and, when given, the task's convergence level."""
+    if majority is not None:
+        name = "chance (majority class, MCC 0)" if metric == "matthews_corr" else "majority class"
+        ax.axhline(majority, color="0.35", linestyle=":", linewidth=1.2, label=f"{name}: {majority:.3f}")
+    if level is not None:
+        ax.axhline(level, color="0.55", linestyle="--", linewidth=0.9, label=f"convergence level: {level:g}")
+
+
 def plot_mean_curves(curves: list[Curve], path: str | Path, *, title: str | None = None, ylabel: str | None = None,
                      group_by: str = "label") -> Path:
-    """One line per group (default: curve label) = mean over its runs, with a ±1 sample-std band (paper Fig. 3).
-
-    Written atomically as PNG; returns the path.
+    """One line per group (default: curve label) = mean over its runs, with a ±1 sample-std band (paper Fig. 3),
+    every evaluation drawn as a point (so a run with a single evaluation still shows), the majority-class line
+    and the task's convergence level. Written atomically as PNG; returns the path.
     """
     from matplotlib.figure import Figure  # no pyplot: no global state, safe in threads and without a display
 
@@ -174,30 +223,46 @@ def plot_mean_curves(curves: list[Curve], path: str | Path, *, title: str | None
 
     if not curves:
         raise ConfigError("plot_mean_curves: no curves to plot")
-    groups: dict[str, list[Curve]] = {}
-    for curve in curves:
-        key = curve.label if group_by == "label" else str(curve.args.get(group_by))
-        groups.setdefault(key, []).append(curve)
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    for index, (name, members) in enumerate(groups.items()):
-        m = mean_curve(members)
-        color = f"C{index % 10}"
-        ax.plot(m.steps, m.mean, color=color, label=f"{name} (n={len(members)})")
-        band = ~np.isnan(m.std)
-        if band.any():
-            ax.fill_between(m.steps[band], (m.mean - m.std)[band], (m.mean + m.std)[band], color=color, alpha=0.2,
-                            linewidth=0)
-    metrics = sorted({c.metric for c in curves})
-    ax.set_xlabel("step")
-    ax.set_ylabel(ylabel or f"dev {'/'.join(metrics)}")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig = Figure(figsize=(6.4, 4.4))
+    draw_mean_curves(fig.subplots(), curves, title=title, ylabel=ylabel, group_by=group_by)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     path = Path(path)
     atomic_write_bytes(path, buffer.getvalue())
     return path
+
+
+def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabel: str | None = None,
+                     group_by: str = "label"):
+    """Draw plot_mean_curves' content on `ax` (a matplotlib Axes); returns it."""
+    from infoprompt.data.tasks import convergence_level
+
+    groups: dict[str, list[Curve]] = {}
+    for curve in curves:
+        key = curve.label if group_by == "label" else str(curve.args.get(group_by))
+        groups.setdefault(key, []).append(curve)
+    for index, (name, members) in enumerate(groups.items()):
+        m = mean_curve(members)
+        color = f"C{index % 10}"
+        collapsed = sum(bool(c.collapsed) for c in members)
+        note = f", {collapsed} collapsed" if collapsed else ""
+        ax.plot(m.steps, m.mean, color=color, marker="o", markersize=3.5,
+                label=f"{math_label(name)} (n={len(members)}{note})")
+        band = ~np.isnan(m.std)
+        if band.any():
+            ax.fill_between(m.steps[band], (m.mean - m.std)[band], (m.mean + m.std)[band], color=color, alpha=0.2,
+                            linewidth=0, label=r"$\pm 1$ sample std" if index == 0 else None)
+    metrics = sorted({c.metric for c in curves})
+    tasks = {c.task for c in curves}
+    majorities = [c.majority for c in curves if c.majority is not None]
+    majority = float(np.mean(majorities)) if majorities and len(metrics) == 1 else None
+    level = convergence_level(next(iter(tasks))) if len(tasks) == 1 and len(metrics) == 1 else None
+    draw_references(ax, metrics[0], majority, level)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel or f"dev {' / '.join(metric_label(m) for m in metrics)}")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7.5)
+    return ax

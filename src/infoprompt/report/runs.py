@@ -4,10 +4,20 @@ A run is finished when its directory holds result.json (written atomically by th
 half-written one never appears). Its flags come from run.json (all `infoprompt train` flags,
 defaults filled in); a result.json without run.json falls back to the flags its summary carries.
 
-Score rule, one for every table: a run's **test** metrics when its summary has them (tasks with a
-labelled test split, e.g. SemEval, score the dev-chosen checkpoint on test), else its **best
-dev** metrics. Which metric: `--metric` if given, else the task's primary metric as recorded in
-the run's checkpoint (config.json), else the task registry's, else accuracy.
+Score rules, one for every table (`infoprompt report --score`):
+
+- `selected` (default, honest): the reported split's score at the checkpoint the selection split kept
+  (`reported.selected` of a summary written since issue 17: the other dev half under `--select-on
+  dev-split`, the test split under `test`, the last evaluation under `last`). Older summaries: their
+  **test** metrics when they have them (dev chose, test reports), else their **last** dev evaluation
+  read from metrics.jsonl; only when neither exists, their best dev score, counted as optimistic.
+- `last`: the reported split's score at the last evaluation (older summaries: the log's last evaluation).
+- `best-dev`: the old rule, each run's best dev evaluation: optimistic, since that number chose itself.
+
+A score is optimistic when the split that reports it also selected it (`best-dev`, `--select-on dev`,
+an older record without a log); tables mark such cells. Which metric: `--metric` if given, else the
+task's primary metric as recorded in the run's checkpoint (config.json), else the task registry's,
+else accuracy.
 """
 
 from __future__ import annotations
@@ -21,6 +31,8 @@ from typing import Any
 from infoprompt.errors import DataError
 
 RESULT, SPEC, CHECKPOINT_CONFIG, METRICS_LOG = "result.json", "run.json", "config.json", "metrics.jsonl"
+SCORE_RULES = ("selected", "last", "best-dev")
+DEFAULT_SCORE_RULE = "selected"
 # Flags that never make two runs different conditions: where/how a run executed, not what it did.
 NOT_A_CONDITION = frozenset({"seed", "data_dir", "device", "eval_batch_size", "no_cache", "save_every", "output",
                              "json", "quiet", "resume", "skip_bad_rows"})
@@ -93,14 +105,77 @@ class RunRecord:
             dev = self.summary.get("dev") or {}
             return "accuracy" if "accuracy" in dev or not dev else sorted(dev)[0]
 
-    def score(self, metric: str | None = None) -> float:
-        """The run's score under the module's rule (test if present, else best dev)."""
+    @property
+    def reported(self) -> dict | None:
+        """The summary's `reported` block (selected and last scores, majority baseline, collapse), if it has one."""
+        block = self.summary.get("reported")
+        return block if isinstance(block, dict) else None
+
+    @cached_property
+    def evaluations(self) -> list[dict]:
+        """The metrics log's eval records, one per step (a replayed step keeps its last record); [] without a log."""
+        path = self.run_dir / METRICS_LOG
+        if not path.is_file():
+            return []
+        by_step: dict[int, dict] = {}
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                raise DataError(f"{path}:{number}: not a JSON record") from None
+            if entry.get("type") == "eval":
+                by_step[int(entry["step"])] = entry
+        return [by_step[s] for s in sorted(by_step)]
+
+    def scored(self, metric: str | None = None, rule: str = DEFAULT_SCORE_RULE) -> tuple[float, str, bool]:
+        """(score, where it comes from, optimistic?) under `rule` (see the module docstring)."""
         metric = metric or self.primary_metric
-        scores = self.summary.get(self.split) or {}
+        reported = self.reported
+        if rule not in SCORE_RULES:
+            raise DataError(f"unknown score rule '{rule}' (choose from {', '.join(SCORE_RULES)})")
+        if rule == "best-dev":
+            return self._pick(self.summary.get("dev") or {}, metric, "dev"), "best dev", True
+        if reported is not None:
+            optimistic = self.summary.get("honest") is False
+            key = "selected" if rule == "selected" else "last"
+            return self._pick(reported.get(key) or {}, metric, f"reported.{key}"), _split_name(reported), optimistic
+        if rule == "selected" and self.split == "test":
+            return self._pick(self.summary["test"], metric, "test"), "test", False
+        if self.evaluations:
+            return self._pick(self.evaluations[-1].get("metrics") or {}, metric, "last eval"), "dev (last)", False
+        return self._pick(self.summary.get("dev") or {}, metric, "dev"), "best dev", True
+
+    def _pick(self, scores: dict, metric: str, where: str) -> float:
         if metric not in scores:
-            raise DataError(f"{self.run_dir / RESULT}: no '{metric}' in its {self.split} metrics "
-                            f"(has {sorted(scores)})")
+            raise DataError(f"{self.run_dir / RESULT}: no '{metric}' in its {where} metrics (has {sorted(scores)})")
         return float(scores[metric])
+
+    def score(self, metric: str | None = None, rule: str = DEFAULT_SCORE_RULE) -> float:
+        """The run's score under `rule` (default: the honest one; see the module docstring)."""
+        return self.scored(metric, rule)[0]
+
+    @property
+    def collapsed(self) -> bool | None:
+        """True when the reported predictions put >= 95 % of examples in one class; None when the run did not record it."""
+        reported = self.reported
+        return bool(reported["collapsed"]) if reported is not None and "collapsed" in reported else None
+
+    @property
+    def predicted_share(self) -> float | None:
+        reported = self.reported
+        return reported.get("predicted_share") if reported is not None else None
+
+    def majority(self, metric: str | None = None) -> float | None:
+        """What always predicting the majority class scores on the run's reported split (None: not recorded and
+        the task's data cannot be read here)."""
+        metric = metric or self.primary_metric
+        reported = self.reported
+        if reported is not None:
+            value = ((reported.get("majority") or {}).get("metrics") or {}).get(metric)
+            return None if value is None else float(value)
+        return data_majority(self.task, "test" if self.split == "test" else "dev", self.args.get("data_dir"), metric)
 
     def condition(self, exclude: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
         """The flags that define this run's experimental condition (everything but seed and execution details)."""
@@ -175,3 +250,33 @@ def variant_sort_key(record: RunRecord, label: str) -> tuple:
     ablation = str(record.args.get("ablation", "none"))
     ablation_index = list(ABLATION_NAMES).index(ablation) if ablation in ABLATION_NAMES else len(ABLATION_NAMES)
     return (index, method, ablation_index, label)
+
+
+def _split_name(reported: dict) -> str:
+    split = str(reported.get("split") or "dev")
+    return "test" if split == "test" else ("dev half" if "half" in split else "dev")
+
+
+_MAJORITY_CACHE: dict[tuple, float | None] = {}
+
+
+def data_majority(task: str, split: str, data_dir: str | None, metric: str) -> float | None:
+    """The majority-class score of a task's split read from its data (for records made before summaries held it);
+    None when the task or its files are not available here."""
+    key = (task, split, data_dir, metric)
+    if key not in _MAJORITY_CACHE:
+        try:
+            from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
+            from infoprompt.evaluation.metrics import majority_baseline
+
+            spec = get_task(task)
+            folder = resolve_data_dir(data_dir if data_dir and Path(str(data_dir)).is_dir() else None)
+            if folder is None:
+                raise FileNotFoundError("no data folder")
+            examples = load_split(spec, split, folder)
+            groups = [getattr(e, "group", None) for e in examples]
+            baseline = majority_baseline([metric], [e.label for e in examples], groups if any(groups) else None)
+            _MAJORITY_CACHE[key] = float(baseline["metrics"][metric])
+        except Exception:  # unknown task, no files here, a metric the task lacks: the reference stays blank
+            _MAJORITY_CACHE[key] = None
+    return _MAJORITY_CACHE[key]

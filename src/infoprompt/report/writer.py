@@ -1,7 +1,7 @@
 """`infoprompt report RUNS_DIR`: every table as Markdown and CSV, plus mean learning-curve plots.
 
 Output (default RUNS_DIR/report/): report.md (all tables), table1.csv … table4.csv,
-convergence.csv, cells.csv (one line per cell, with each seed's value) and
+convergence.csv (steps to each task's fixed level), auc.csv (area under the dev curve), cells.csv (one line per cell, with each seed's value) and
 curves/<task>_np<N>_<shots|full>.png. The text depends only on the finished runs' files (no
 paths, times or dates), so two sweeps that finished the same runs give byte-identical reports.
 All files are written atomically while holding the report folder's lock, so two concurrent
@@ -18,17 +18,24 @@ from pathlib import Path
 from filelock import FileLock
 
 from infoprompt.report.curves import plot_mean_curves, read_curve
-from infoprompt.report.runs import load_runs, variant_label, variant_sort_key, varying_keys
+from infoprompt.report.runs import DEFAULT_SCORE_RULE, load_runs, variant_label, variant_sort_key, varying_keys
 from infoprompt.report.tables import (
     DEFAULT_RE_TASKS,
     TASK_FLAGS,
     Table,
-    convergence_table,
+    convergence_tables,
     score_table,
     task_id,
     task_label,
 )
 
+SCORE_RULE_HEADLINE = {
+    "selected": "Score (`--score selected`, the default): each run's reported split at the checkpoint its selection "
+                "split kept, so no score chose itself (older runs: test when they have one, else their last dev "
+                "evaluation).",
+    "last": "Score (`--score last`): each run's reported split at its last evaluation.",
+    "best-dev": "Score (`--score best-dev`): each run's best dev evaluation. OPTIMISTIC: every score chose itself.",
+}
 CELLS_HEADER = ["table", "method", "column", "task", "metric", "split", "mean", "std", "n", "values"]
 
 
@@ -42,7 +49,7 @@ class Report:
 
 
 def build_report(runs_dir: str | Path, *, metric: str | None = None, re_tasks=DEFAULT_RE_TASKS,
-                 fraction: float = 0.95) -> Report:
+                 rule: str = DEFAULT_SCORE_RULE) -> Report:
     records, unfinished = load_runs(runs_dir, metric)
     re_tasks = set(re_tasks)
     full = [r for r in records if r.shots is None]
@@ -56,10 +63,9 @@ def build_report(runs_dir: str | Path, *, metric: str | None = None, re_tasks=DE
         ("table4", "Table 4: few-shot, relation extraction / NER", [r for r in few if r.task in re_tasks], "shots"),
     ]
     tables = [t for key, title, subset, axis in specs
-              if (t := score_table(subset, key=key, title=title, axis=axis, metric=metric)) is not None]
-    convergence, notes = convergence_table(records, fraction)
-    if convergence is not None:
-        tables.append(convergence)
+              if (t := score_table(subset, key=key, title=title, axis=axis, metric=metric, rule=rule)) is not None]
+    convergence, notes = convergence_tables(records)
+    tables += convergence
     intro = [
         "# infoprompt report",
         "",
@@ -67,8 +73,7 @@ def build_report(runs_dir: str | Path, *, metric: str | None = None, re_tasks=DE
         + ".",
         "",
         "Cells: mean ± sample standard deviation (ddof=1) over seeds, n = number of seeds (runs). "
-        "Each run's score is its test metric when its summary has one (tasks with a labelled test split, e.g. "
-        "SemEval), else its best dev metric.",
+        + SCORE_RULE_HEADLINE[rule],
         "",
     ]
     body = [t.to_markdown() for t in tables] or ["No finished runs.\n"]
@@ -95,12 +100,12 @@ def _curve_groups(records) -> dict[str, tuple[str, list]]:
 
 
 def write_report(runs_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
-                 re_tasks=DEFAULT_RE_TASKS, fraction: float = 0.95, plots: bool = True) -> Report:
+                 re_tasks=DEFAULT_RE_TASKS, rule: str = DEFAULT_SCORE_RULE, plots: bool = True) -> Report:
     from infoprompt.training.checkpoint import atomic_write_bytes  # lazy: it loads torch
 
     out = Path(out) if out else Path(runs_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    report = build_report(runs_dir, metric=metric, re_tasks=re_tasks, fraction=fraction)
+    report = build_report(runs_dir, metric=metric, re_tasks=re_tasks, rule=rule)
     with FileLock(out / ".lock"):
         written = {out / "report.md", out / "cells.csv"}
         atomic_write_bytes(out / "report.md", report.markdown.encode("utf-8"))
@@ -116,7 +121,7 @@ def write_report(runs_dir: str | Path, out: str | Path | None = None, *, metric:
             for name, (title, curves) in sorted(report.curve_groups.items()):
                 written.add(plot_mean_curves(curves, out / "curves" / f"{name}.png", title=title))
         # Files of an earlier report that this one no longer has (e.g. a table whose runs were removed).
-        stale = [*out.glob("table*.csv"), out / "convergence.csv", *out.glob("curves/*.png")]
+        stale = [*out.glob("table*.csv"), out / "convergence.csv", out / "auc.csv", *out.glob("curves/*.png")]
         for path in stale:
             if path.is_file() and path not in written:
                 path.unlink()

@@ -26,29 +26,49 @@ def read_log(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str = "") -> None:
-    """Dev metric against step, with the training loss (running mean) on a second axis."""
+def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str = "", *,
+                        majority: float | None = None, level: float | None = None) -> None:
+    """Dev metric against step (every evaluation a point, so a single evaluation still shows), the checkpoint
+    the run kept, the majority-class line (`majority`: what always predicting the dev majority class scores)
+    and the task's convergence level, with the training loss (running mean) on a second axis; one legend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from infoprompt.report.curves import draw_references, metric_label
+
     records = read_log(log_path)
     evals = [r for r in records if r.get("type") == "eval"]
     trains = [r for r in records if r.get("type") == "train"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["step"] for r in evals], [r["metrics"][metric] for r in evals], "o-", color="C0", label=f"dev {metric}")
-    ax.set_xlabel("step")
-    ax.set_ylabel(f"dev {metric}", color="C0")
+    closing = next((r for r in reversed(records) if r.get("type") == "selection"), {})
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    name = metric_label(metric)
+    ax.plot([r["step"] for r in evals], [r["metrics"][metric] for r in evals], "o-", color="C0", markersize=4,
+            label=f"dev {name} (full split)")
+    kept = [r for r in evals if r["step"] == closing.get("selected_step")]
+    if kept and closing.get("select_on") != "last":
+        ax.plot([kept[0]["step"]], [kept[0]["metrics"][metric]], marker="*", markersize=13, color="C2",
+                linestyle="none", label="kept checkpoint (" + ("chosen on the selection half)"
+                                                              if closing.get("select_on") == "dev-split"
+                                                              else "chosen on dev)"))
+    draw_references(ax, metric, majority, level)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"dev {name}", color="C0")
+    handles, labels = ax.get_legend_handles_labels()
     if trains:
         window = max(1, len(trains) // 50)
         losses = [r["total"] for r in trains]
         smooth = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1]) for i in range(len(losses))]
         ax2 = ax.twinx()
-        ax2.plot([r["step"] for r in trains], smooth, color="C1", alpha=0.7, label="train loss")
+        ax2.plot([r["step"] for r in trains], smooth, color="C1", alpha=0.7, label="train loss" + (f" (running mean of {window} steps)" if window > 1 else ""))
         ax2.set_ylabel("train loss (running mean)", color="C1")
-    ax.set_title(title)
-    fig.tight_layout()
+        more_handles, more_labels = ax2.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))  # the legend goes below the axes, where it hides no point
+    fig.legend(handles, labels, fontsize=7.5, loc="lower center", ncol=2, frameon=False)
     png_path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png_path, dpi=100)
     plt.close(fig)

@@ -29,6 +29,7 @@ from infoprompt.training.resume import (
     save_training_state,
 )
 from infoprompt.training.seeding import seed_everything
+from infoprompt.training.selection import DEFAULT_SELECT_ON, Protocol, resolve_patience, selection_record
 
 PRECISIONS = ("fp32", "bf16")
 OPTIMIZERS = ("adamw", "adafactor")
@@ -53,6 +54,8 @@ class TrainerConfig:
     compile: bool = False  # torch.compile the backbone (pays only for long runs; see docs/performance.md)
     optimizer: str = "adamw"  # adamw | adafactor (see make_optimizer)
     bucket_batches: int = 0  # >0: length-bucketed training batches (see bucketed_order); 0 keeps the plain shuffle
+    select_on: str = DEFAULT_SELECT_ON  # which split picks the checkpoint (training.selection)
+    patience: int | None = None  # evaluations without improvement before stopping; None: the protocol's default
 
     def validate(self) -> None:
         checks = [
@@ -71,6 +74,7 @@ class TrainerConfig:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        resolve_patience(self.select_on, self.patience)
 
 
 @dataclass
@@ -81,6 +85,7 @@ class FitResult:
     train_seconds: float
     history: list[dict] = field(default_factory=list)
     main_process: bool = True  # False on the other ranks of a multi-process run: they save and plot nothing
+    selection: dict = field(default_factory=dict)  # the closing "selection" log record (training.selection)
 
 
 def _to_device(batch: dict, device: torch.device) -> dict:
@@ -349,8 +354,11 @@ def _state_config(config: TrainerConfig, resume_config: dict | None, n_train: in
     """What a saved resume state must agree with. Options that do not change the numbers are left out,
     and fp32 precision is left implicit so states saved before `precision` existed still resume."""
     free = ("progress", "device", "save_every", "compile")
-    implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0}  # defaults older states lack
-    trainer = {k: v for k, v in asdict(config).items() if k not in free and implicit.get(k, object()) != v}
+    # Values older states lack: they were saved before the option existed, under the behaviour named here
+    # (states saved before issue 17 selected on, and reported, the full dev split and never stopped early).
+    implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0, "select_on": "dev", "patience": 0}
+    resolved = {**asdict(config), "patience": resolve_patience(config.select_on, config.patience)}
+    trainer = {k: v for k, v in resolved.items() if k not in free and implicit.get(k, object()) != v}
     return json.loads(json.dumps({**(resume_config or {}), "n_train": n_train, "n_dev": n_dev, "trainer": trainer}))
 
 
@@ -422,12 +430,15 @@ def fit(
     if sync is not None:
         sync.barrier()  # no rank starts before rank 0 has set the run directory up
     if pos.finished:
-        return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main)
+        return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main,
+                         selection_record(make_protocol(config, dev_features, metrics, primary_metric), pos.history,
+                                          pos.best_step, total_steps))
     log = JsonlLog(run_dir / "metrics.jsonl") if main else _NoLog()
     if main and trackers is not None:
         log = trackers.attach(log)
     progress = _progress(total_steps, config.progress and main, initial=pos.step)
     dev_batches: list | None = None  # collated once, on the first evaluation
+    protocol = make_protocol(config, dev_features, metrics, primary_metric)
 
     def save_state() -> None:
         if main:
@@ -439,21 +450,29 @@ def fit(
             return
         if dev_batches is None:
             dev_batches = eval_batches(method, dev_features, config.eval_batch_size, device)
-        scores = evaluate_features(method, dev_features, metrics, config.eval_batch_size, device, config.precision,
-                                   dev_batches)
-        record = {"type": "eval", "step": pos.step, "epoch": epoch, "metrics": scores}
+        logits = predict_logits(method, dev_features, config.eval_batch_size, device, config.precision, dev_batches)
+        record = {"type": "eval", "step": pos.step, "epoch": epoch, **protocol.score(logits.argmax(-1).tolist())}
+        scores = record["metrics"]
         log.write(record)
+        kept = next((r for r in pos.history if r.get("type") == "eval" and r["step"] == pos.best_step), None)
         pos.history.append(record)
-        if not pos.best or scores[primary_metric] > pos.best[primary_metric]:
+        if protocol.is_better(record, kept if pos.best else None):
             pos.best, pos.best_step = scores, pos.step
             if on_best is not None:
                 on_best(scores, pos.step)
         progress.set_postfix({f"dev_{primary_metric}": f"{scores[primary_metric]:.4f}",
-                              "best": f"{pos.best[primary_metric]:.4f}"})
+                              "kept_step": pos.best_step})
+
+    def stop_early(evaluated: bool) -> bool:
+        """Early stopping, decided on rank 0 (the only one that evaluates) and shared with every rank."""
+        if not evaluated:
+            return False
+        stop = main and protocol.should_stop(pos.history)
+        return sync.share(stop) if sync is not None else stop
 
     lengths = [len(f.input_ids) for f in train_features] if config.bucket_batches else []  # once, not per epoch
     try:
-        while pos.epoch < config.epochs:
+        while pos.epoch < config.epochs and not pos.finished:
             method.train()
             order = epoch_order(len(train_features), config.seed, pos.epoch)
             if config.bucket_batches:
@@ -492,9 +511,12 @@ def fit(
                     evaluated = True
                 if end_of_epoch:
                     pos.epoch, pos.batch_in_epoch = pos.epoch + 1, 0
+                stopped = stop_early(evaluated)
                 if evaluated or (config.save_every and pos.step % config.save_every == 0):
-                    pos.finished = pos.epoch >= config.epochs
+                    pos.finished = pos.epoch >= config.epochs or stopped
                     save_state()
+                if stopped:
+                    break
     finally:
         progress.close()
         log.close()
@@ -503,7 +525,19 @@ def fit(
         pos.best, pos.best_step, pos.history = sync.share((pos.best, pos.best_step, pos.history))
     if math.isnan(pos.best.get(primary_metric, 0.0)):
         raise TrainingDivergedError("the dev metric is NaN")
-    return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main)
+    closing = selection_record(protocol, pos.history, pos.best_step, total_steps)
+    if main:
+        with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as tail:
+            tail.write(closing)
+    return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main, closing)
+
+
+def make_protocol(config: TrainerConfig, dev_features: list[Feature], metrics: list[str],
+                  primary_metric: str) -> Protocol:
+    """The run's selection protocol over its dev features (the dev-split halves are seeded by the run's seed)."""
+    groups = [getattr(f, "group", None) for f in dev_features]
+    return Protocol(config.select_on, config.patience, [f.label for f in dev_features], metrics, primary_metric,
+                    config.seed, groups if any(groups) else None)
 
 
 def truncate_log(path: Path, step: int) -> None:
