@@ -35,7 +35,12 @@ def run(spec, run_dir: Path, resume: bool) -> dict:
         for i, value in enumerate(values, 1):
             fh.write(json.dumps({"type": "eval", "step": 10 * i, "epoch": i, "metrics": {"accuracy": value}}) + "\n")
     return {"task": args["task"], "method": args["method"], "seed": args["seed"], "shots": args["shots"],
-            "n_prompts": args["n_prompts"], "dev": {"accuracy": best}, "best_step": 40, "steps": 50}
+            "n_prompts": args["n_prompts"], "dev": {"accuracy": best}, "best_step": 40, "steps": 50,
+            # the selection protocol's fields, as `infoprompt train` writes them (training.selection)
+            "select_on": "dev-split", "honest": True, "selected_step": 40, "last_step": 50,
+            "reported": {"split": "dev (the other half, n=10)", "selected": {"accuracy": best},
+                         "last": {"accuracy": values[-1]}, "collapsed": False, "predicted_share": 0.6,
+                         "majority": {"class": "positive", "rate": 0.5, "metrics": {"accuracy": 0.5}}}}
 
 
 # --- helpers for tests that run whole sweeps in separate processes ---------------------------------
