@@ -40,6 +40,10 @@ def test_record_scalars_names_every_term_the_lr_and_every_metric():
     train_record = {"type": "train", "step": 3, "lr": 0.1, "total": 1.5, "losses": {"pred": 1.0, "head": 0.5}}
     assert record_scalars(train_record) == {"loss/pred": 1.0, "loss/head": 0.5, "loss/total": 1.5, "lr": 0.1}
     assert record_scalars({"type": "eval", "step": 3, "metrics": {"accuracy": 0.5}}) == {"dev/accuracy": 0.5}
+    halves = {"type": "eval", "step": 3, "metrics": {"accuracy": 0.5}, "selection": {"accuracy": 0.4},
+              "report": {"accuracy": 0.6}, "predicted": {"class": 1, "share": 0.75, "collapsed": False}}
+    assert record_scalars(halves) == {"dev/accuracy": 0.5, "dev_selection/accuracy": 0.4,
+                                      "dev_report/accuracy": 0.6, "dev/top_class_share": 0.75}
 
 
 def test_tensorboard_event_files_hold_every_loss_term(tmp_path, tiny_bert):

@@ -4,7 +4,8 @@ The training loop writes one record per step and per evaluation to its log (`met
 `Trackers` object attached to that log (`Trackers.attach`) forwards the same records to every
 backend chosen, so the loop never knows which backends run. Each backend logs every named loss term
 (`loss/<term>`), the weighted total (`loss/total`), the learning rate (`lr`) and every dev metric
-(`dev/<metric>`) at the record's step.
+(`dev/<metric>`; `dev_selection/<metric>` and `dev_report/<metric>` for the halves `--select-on dev-split`
+scores; `dev/top_class_share`, the share of the most predicted class) at the record's step.
 
 No backend is imported when this module is: each is imported when its run opens, which happens on
 the first record (so ranks other than 0 of a multi-process run, which write no records, open nothing).
@@ -35,6 +36,10 @@ def record_scalars(record: dict) -> dict[str, float]:
         out["loss/total"], out["lr"] = record["total"], record["lr"]
     elif record.get("type") == "eval":
         out = {f"dev/{name}": value for name, value in record.get("metrics", {}).items()}
+        for half in ("selection", "report"):  # --select-on dev-split scores each half of dev too
+            out.update({f"dev_{half}/{name}": value for name, value in (record.get(half) or {}).items()})
+        if isinstance(record.get("predicted"), dict) and "share" in record["predicted"]:
+            out["dev/top_class_share"] = record["predicted"]["share"]  # near 1: predictions collapsed to one class
     else:
         return {}
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
