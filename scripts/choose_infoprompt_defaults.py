@@ -1,6 +1,7 @@
 """Choose InfoPrompt's new defaults from a finished defaults sweep, by SELECTION-split scores only (issue 17).
 
 Usage: python scripts/choose_infoprompt_defaults.py RUNS_DIR [--out chosen.json] [--write-sweep STUDY.yaml]
+       python scripts/choose_infoprompt_defaults.py --compare-args chosen.json   (the report's --compare pairs)
 
 RUNS_DIR holds the runs of configs/sweeps/infoprompt_defaults_minilm.yaml (`--select-on dev-split`).
 A run's number is its kept checkpoint's score on the SELECTION half of dev (the eval record at its
@@ -109,9 +110,9 @@ def choose(runs_dir: str | Path) -> dict:
     }
 
 
-def sweep_block(changed: dict[str, Any], source: str) -> list[str]:
+def sweep_block(changed: dict[str, Any]) -> list[str]:
     """The grid entries (YAML lines, two-space indented) of the study's new-defaults conditions."""
-    lines = [f"  {BEGIN} (written by scripts/choose_infoprompt_defaults.py from {source})"]
+    lines = [f"  {BEGIN} (written by scripts/choose_infoprompt_defaults.py --write-sweep)"]
     if not changed:
         lines.append("  # the current defaults scored highest: no new-defaults condition (see the paper-settings rows)")
     for ablation in (None, "no-mi"):
@@ -124,28 +125,52 @@ def sweep_block(changed: dict[str, Any], source: str) -> list[str]:
     return lines
 
 
-def write_sweep(path: Path, changed: dict[str, Any], source: str) -> None:
+def write_sweep(path: Path, changed: dict[str, Any]) -> None:
     """Replace the marked block of the study sweep file, keeping every other line as it is."""
     lines = path.read_text(encoding="utf-8").splitlines()
     starts = [i for i, line in enumerate(lines) if line.strip().startswith(BEGIN)]
     ends = [i for i, line in enumerate(lines) if line.strip().startswith(END)]
     if len(starts) != 1 or len(ends) != 1 or ends[0] < starts[0]:
         raise DataError(f"{path}: needs exactly one '{BEGIN}' line followed by one '{END}' line")
-    lines[starts[0]:ends[0] + 1] = sweep_block(changed, source)
+    lines[starts[0]:ends[0] + 1] = sweep_block(changed)
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def condition(base: str, changed: dict[str, Any]) -> str:
+    """A study condition as `infoprompt report --compare` names it: method[:ablation][+flag=value...]."""
+    return base + "".join(f"+{key}={value}" for key, value in sorted(changed.items()))
+
+
+def compare_args(chosen: dict) -> list[str]:
+    """The report's paired comparisons: InfoPrompt (paper settings) and, when they differ, the new defaults,
+    each against prompt tuning, WARP, IDPG and its own no-MI ablation (and the new against the paper's)."""
+    pairs = [("infoprompt", other) for other in ("prompt", "warp", "idpg", "infoprompt:no-mi")]
+    changed = chosen["chosen"]["changed"]
+    if changed:
+        new = condition("infoprompt", changed)
+        pairs += [(new, other) for other in ("prompt", "warp", "idpg", "infoprompt")]
+        pairs.append((new, condition("infoprompt:no-mi", changed)))
+    return [arg for a, b in pairs for arg in ("--compare", f"{a},{b}")]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs_dir")
+    parser.add_argument("runs_dir", nargs="?")
     parser.add_argument("--out", type=Path, help="write the choice and the table here (JSON)")
     parser.add_argument("--write-sweep", type=Path, metavar="STUDY_YAML",
                         help="fill the study sweep file's chosen-defaults block with the choice")
+    parser.add_argument("--compare-args", type=Path, metavar="CHOSEN_JSON",
+                        help="only print the `infoprompt report --compare` arguments for a written choice")
     args = parser.parse_args(argv)
+    if args.compare_args:
+        print(" ".join(compare_args(json.loads(args.compare_args.read_text(encoding="utf-8")))))
+        return 0
+    if not args.runs_dir:
+        parser.error("RUNS_DIR is required (unless --compare-args)")
     try:
         result = choose(args.runs_dir)
         if args.write_sweep:
-            write_sweep(args.write_sweep, result["chosen"]["changed"], Path(args.runs_dir).name)
+            write_sweep(args.write_sweep, result["chosen"]["changed"])
     except InfoPromptError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
