@@ -140,6 +140,19 @@ def test_toy_chain_chooses_on_selection_halves_and_reports_from_records(data_dir
         assert sorted(p.name for p in run.iterdir()) == ["config.json", "metrics.jsonl", "result.json", "run.json"]
         types = {json.loads(line)["type"] for line in (run / "metrics.jsonl").read_text().splitlines()}
         assert "train" not in types and "eval" in types
+    # The report's paired comparisons tell the two InfoPrompt conditions apart by the chosen flag.
+    from infoprompt.report.compare import paired_difference
+    from infoprompt.report.runs import load_runs
+
+    runs = load_runs(kept2)[0]
+    score = {(r.method, r.args["generator_mode"]): r.score() for r in runs}
+    args = chooser.compare_args({"chosen": {"changed": {"generator_mode": "residual"}}})
+    assert "infoprompt+generator_mode=residual,infoprompt" in args and "infoprompt,infoprompt:no-mi" in args
+    new = paired_difference(runs, "infoprompt+generator_mode=residual", "prompt")
+    paper = paired_difference(runs, "infoprompt", "prompt")
+    assert new["mean"] == pytest.approx(score[("infoprompt", "residual")] - score[("prompt", None)])
+    assert paper["mean"] == pytest.approx(score[("infoprompt", None)] - score[("prompt", None)])
+    assert args[::2] == ["--compare"] * (len(args) // 2)
     full = write_report(tmp_path / "stage2", tmp_path / "report_runs", plots=False)
     again = write_report(kept2, tmp_path / "report_records", plots=False)
     assert full.markdown == again.markdown

@@ -57,6 +57,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--no-plots", action="store_true", help="skip the learning-curve PNGs")
     p.add_argument("--quiet", action="store_true", help="do not print the Markdown")
     p.add_argument("--compare", action="append", metavar="A,B",
-                   help="paired difference of method A's average minus B's over seeds (method or method:ablation); "
+                   help="paired difference of condition A's average minus B's over seeds (method, method:ablation, plus "
+                        "+flag=value for each other flag a variant sets, e.g. infoprompt+generator_mode=residual); "
                         "repeatable; written to paired_differences.txt")
     p.set_defaults(func=cmd_report)

@@ -1,5 +1,7 @@
 """Paired comparison of two methods over seeds: is A's average better than B's, and by how much?
 
+A condition is a method, its ablation and every other flag that varies between the compared runs
+(`infoprompt+generator_mode=residual` is not `infoprompt`), so two variants of one method never mix.
 Runs with the same seed see the same few-shot draw, so the difference is paired by seed: for each
 seed, average A - B over every (task, shots, n_prompts) cell that both methods have; report the mean
 and the sample std (ddof=1) of those per-seed differences, plus each cell's mean difference. A
@@ -11,24 +13,38 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 
 from infoprompt.errors import ConfigError
-from infoprompt.report.runs import DEFAULT_SCORE_RULE, RunRecord
+from infoprompt.report.runs import DEFAULT_SCORE_RULE, RunRecord, varying_keys
+
+# Flags that name the cell a run belongs to, or its method and ablation (already in the name).
+CELL_KEYS = frozenset({"task", "shots", "n_prompts", "method", "ablation"})
 
 
-def variant(record: RunRecord) -> str:
-    """A method name, with its ablation when it has one (e.g. `infoprompt:no-head`)."""
+def variant(record: RunRecord, keys: Sequence[str] = ()) -> str:
+    """A condition's name: the method, its ablation when it has one, and each flag of `keys` the run sets away
+    from its default (e.g. `infoprompt:no-head`, `infoprompt+generator_mode=residual`)."""
+    from infoprompt.sweep.flags import train_flags
+
     ablation = record.args.get("ablation")
-    return f"{record.method}:{ablation}" if ablation and ablation != "none" else record.method
+    name = f"{record.method}:{ablation}" if ablation and ablation != "none" else record.method
+    defaults = {dest: flag.default for dest, flag in train_flags().items()}
+    return name + "".join(f"+{key}={record.args[key]}" for key in keys
+                          if record.args.get(key) is not None and record.args.get(key) != defaults.get(key))
 
 
 def paired_difference(records: list[RunRecord], a: str, b: str, rule: str = DEFAULT_SCORE_RULE) -> dict:
     scores: dict[tuple, dict[int, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
     collapse: dict[tuple, dict[int, dict[str, bool | None]]] = defaultdict(lambda: defaultdict(dict))
+    keys = [key for key in varying_keys(records) if key not in CELL_KEYS]  # e.g. the flags of a tuned variant
     for record in records:
-        name = variant(record)
+        name = variant(record, keys)
         if name in (a, b):
             cell = (record.task, record.shots, record.n_prompts)
+            if name in scores[cell][record.seed]:
+                raise ConfigError(f"two runs of '{name}' for {record.task} shots={record.shots} seed={record.seed} "
+                                  f"(e.g. {record.run_dir.name}): their flags do not tell them apart")
             scores[cell][record.seed][name] = record.score(rule=rule)
             collapse[cell][record.seed][name] = record.collapsed
     per_seed: dict[int, list[float]] = defaultdict(list)
