@@ -224,7 +224,7 @@ def test_run_report_is_merged_only_when_declared(monkeypatch, task_files, tiny_m
         capabilities = Capability.PROMPTS | Capability.FREE_PROMPT | Capability.RUN_REPORT
 
         def run_report(self) -> dict:
-            return {"reported": 7}
+            return {"method_fact": 7}
 
     class Silent(Reporting):
         capabilities = Capability.PROMPTS | Capability.FREE_PROMPT
@@ -234,7 +234,7 @@ def test_run_report_is_merged_only_when_declared(monkeypatch, task_files, tiny_m
     register_method("silent", PromptTuningConfig)(Silent)
     loud = train(config(task_files, tiny_model_dir, "reporting", tmp_path / "a"), backbone=tiny)
     quiet = train(config(task_files, tiny_model_dir, "silent", tmp_path / "b"), backbone=tiny)
-    assert loud.summary["reported"] == 7 and "reported" not in quiet.summary
+    assert loud.summary["method_fact"] == 7 and "method_fact" not in quiet.summary
 
 
 def test_generate_needs_a_label_likelihood_method(warp_run, tiny):
