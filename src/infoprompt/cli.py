@@ -19,8 +19,8 @@ METHOD_FLAGS = {
     # baselines (methods/finetune, adapter, lora, bitfit, prefix)
     "adapter_size": int, "adapter_placement": str, "lora_r": int, "lora_alpha": int, "lora_targets": str,
     "prefix_length": int, "prefix_hidden": int,
-    # generative backbones (methods gen-prompt, gen-warp; infoprompt.generative)
-    "label_score": str, "gen_loss": str,
+    # prediction on backbones with an LM head (infoprompt.families): head | label likelihood
+    "predict": str, "label_score": str, "gen_loss": str,
     # APET (methods/apet): exact budget, operations, positions, placement seed, full-unit sizes
     "budget": int, "apet_ops": str, "apet_positions": str, "apet_seed": int, "apet_bottleneck": int,
     "apet_rank": int, "apet_tokens": int, "apet_preset": str,
@@ -59,7 +59,7 @@ def _add_train(sub) -> None:
     p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: each epoch)")
     p.add_argument("--eval-batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--readout", default="auto", help="auto, mask, mean or cls")
+    p.add_argument("--readout", default="auto", help="auto, or the backbone family's: mask, mean, mean-text, cls (encoders), answer (causal), decoder (seq2seq)")
     p.add_argument("--backbone-dropout", default="off", choices=["off", "on"])
     p.add_argument("--output", help="run directory (holds the best checkpoint)")
     p.add_argument("--device", default="cpu")

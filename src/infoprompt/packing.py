@@ -94,13 +94,6 @@ def block_mask(segments: torch.Tensor, attn_implementation: str, dtype: torch.dt
     return allowed.unsqueeze(1)
 
 
-def position_offset(model: nn.Module) -> int:
-    """Where the encoder's own position ids start: RoBERTa-style embeddings count from padding_idx + 1."""
-    embeddings = getattr(model, "embeddings", None)
-    padding_idx = getattr(embeddings, "padding_idx", None)
-    return int(padding_idx) + 1 if padding_idx is not None else 0
-
-
 def is_right_padded(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
     """Every row is `lengths[i]` ones then zeros (our collate's layout); packing assumes it."""
     columns = torch.arange(attention_mask.shape[1], device=attention_mask.device).unsqueeze(0)
@@ -128,8 +121,11 @@ class Packer:
         self.status = f"off: {reason}"
 
     def hidden_states(self, model: nn.Module, embeds: torch.Tensor, attention_mask: torch.Tensor,
-                      token_type_ids: torch.Tensor | None) -> torch.Tensor:
-        """(B, L, D) last hidden states, as `model(inputs_embeds=…)` returns them at every real token."""
+                      token_type_ids: torch.Tensor | None, position_offset: int = 0) -> torch.Tensor:
+        """(B, L, D) last hidden states, as `model(inputs_embeds=…)` returns them at every real token.
+
+        `position_offset`: where the model's own position ids start (the backbone family knows:
+        RoBERTa-style embeddings count from padding_idx + 1)."""
         if self.status.startswith("off"):
             return _padded(model, embeds, attention_mask, token_type_ids)
         lengths = attention_mask.sum(1)  # once per batch: the worth-it test and the plan share it
@@ -137,20 +133,20 @@ class Packer:
             return _padded(model, embeds, attention_mask, token_type_ids)
         lengths = lengths.tolist()
         if self.status == "unchecked":
-            self._self_check(model, embeds, attention_mask, token_type_ids, lengths)
+            self._self_check(model, embeds, attention_mask, token_type_ids, lengths, position_offset)
             if self.status.startswith("off"):
                 return _padded(model, embeds, attention_mask, token_type_ids)
         self.packed_batches += 1
-        return _packed(model, embeds, token_type_ids, lengths)
+        return _packed(model, embeds, token_type_ids, lengths, position_offset)
 
-    def _self_check(self, model, embeds, attention_mask, token_type_ids, lengths: list[int]) -> None:
+    def _self_check(self, model, embeds, attention_mask, token_type_ids, lengths: list[int], offset: int = 0) -> None:
         was_training = model.training
         model.eval()  # no dropout: both passes must see the same function
         try:
             with torch.no_grad(), torch.autocast(embeds.device.type, enabled=False):
                 x = embeds.detach().float()
                 padded = _padded(model, x, attention_mask, token_type_ids)
-                packed = _packed(model, x, token_type_ids, lengths)
+                packed = _packed(model, x, token_type_ids, lengths, offset)
         except Exception as err:  # an encoder that refuses a 4D mask or position ids: fall back, say why
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             self.disable(f"the encoder rejected a packed batch ({type(err).__name__}: {first[:120]})")
@@ -172,10 +168,11 @@ def _worth_it(attention_mask: torch.Tensor, lengths: torch.Tensor) -> bool:
 
 
 def _padded(model, embeds, attention_mask, token_type_ids) -> torch.Tensor:
-    return model(inputs_embeds=embeds, attention_mask=attention_mask, token_type_ids=token_type_ids).last_hidden_state
+    kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
+    return model(inputs_embeds=embeds, attention_mask=attention_mask, **kwargs).last_hidden_state
 
 
-def _packed(model, embeds, token_type_ids, lengths: list[int]) -> torch.Tensor:
+def _packed(model, embeds, token_type_ids, lengths: list[int], position_offset: int = 0) -> torch.Tensor:
     batch, length, dim = embeds.shape
     plan = plan_packing(lengths, length, embeds.device)
     flat = embeds.reshape(batch * length, dim).index_select(0, plan.source)
@@ -189,7 +186,7 @@ def _packed(model, embeds, token_type_ids, lengths: list[int]) -> torch.Tensor:
     hidden = model(
         inputs_embeds=packed.view(plan.rows, plan.width, dim),
         attention_mask=block_mask(plan.segments, attn, embeds.dtype),
-        position_ids=plan.positions + position_offset(model),
+        position_ids=plan.positions + position_offset,
         **kwargs,
     ).last_hidden_state
     real = hidden.reshape(plan.rows * plan.width, -1).index_select(0, plan.dest)

@@ -27,8 +27,7 @@ from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.spans import make_span_task
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
-from infoprompt.generative.methods import method_for_backbone
-from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes
+from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import Feature, Template
 from infoprompt.training.checkpoint import check_backbone, read_checkpoint_config, restore_tensors
 
@@ -87,7 +86,8 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
     data_dir = resolve_data_dir(cfg.data_dir) if splits and not task.splits else None
     examples = read_splits(task, splits, data_dir, policy, cfg)
     if backbone is None and record is not None:  # the backbone the checkpoint was trained on, as it was loaded
-        backbone = load_backbone(record["backbone"]["name"], dropout=record.get("backbone_dropout", "off"))
+        backbone = load_backbone(record["backbone"]["name"], dropout=record.get("backbone_dropout", "off"),
+                                 safetensors_only=True)  # a checkpoint-named backbone is never unpickled
     elif backbone is None:
         backbone = load_backbone(cfg.backbone, dropout=cfg.backbone_dropout)
     if record is not None:

@@ -39,8 +39,10 @@ def minilm_tokenizer():
     return AutoTokenizer.from_pretrained(minilm_path())
 
 
-def make_tiny_backbone(kind: str, tokenizer, mlm: bool = True, seed: int = 0):
-    from transformers import BertConfig, BertModel, RobertaConfig, RobertaModel
+def make_tiny_backbone(kind: str, tokenizer, mlm: bool = True, seed: int = 0, lm_head: bool = False):
+    """A tiny random BERT or RoBERTa. `lm_head`: with its masked-LM head (the `mlm` family), else the
+    bare encoder (the pooled `encoder` family; `mlm` then only says it was MLM-pretrained)."""
+    from transformers import BertConfig, BertForMaskedLM, BertModel, RobertaConfig, RobertaForMaskedLM, RobertaModel
 
     from infoprompt.backbones import load_backbone
 
@@ -49,14 +51,14 @@ def make_tiny_backbone(kind: str, tokenizer, mlm: bool = True, seed: int = 0):
                   hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
     if kind == "bert":
         config = BertConfig(vocab_size=len(tokenizer), max_position_embeddings=256, **common)
-        config.architectures = ["BertForMaskedLM"] if mlm else ["BertModel"]
-        model = BertModel(config)
+        config.architectures = ["BertForMaskedLM"] if mlm or lm_head else ["BertModel"]
+        model = BertForMaskedLM(config) if lm_head else BertModel(config)
     else:
         config = RobertaConfig(vocab_size=len(tokenizer), max_position_embeddings=260, pad_token_id=tokenizer.pad_token_id,
                                type_vocab_size=1, **common)
-        config.architectures = ["RobertaForMaskedLM"] if mlm else ["RobertaModel"]
-        model = RobertaModel(config)
-    return load_backbone(f"tiny-{kind}", model=model, tokenizer=tokenizer)
+        config.architectures = ["RobertaForMaskedLM"] if mlm or lm_head else ["RobertaModel"]
+        model = RobertaForMaskedLM(config) if lm_head else RobertaModel(config)
+    return load_backbone(f"tiny-{kind}{'-mlm' if lm_head else ''}", model=model, tokenizer=tokenizer)
 
 
 def tiny_t5(tokenizer, seed: int = 0):
@@ -80,3 +82,23 @@ def tiny_llama(tokenizer, seed: int = 0):
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
     return LlamaForCausalLM(config).eval()
+
+
+# One tiny backbone per family (and per MLM convention), for the method x family test matrix.
+TINY_FAMILIES = ("bert", "bert-mlm", "roberta-mlm", "llama", "t5")
+
+
+def tiny_family_backbone(key: str, bert_tokenizer, roberta_tokenizer, seed: int = 0):
+    """`bert` (pooled encoder), `bert-mlm` / `roberta-mlm` (MLM head), `llama` (causal), `t5` (seq2seq)."""
+    from infoprompt.backbones import load_backbone
+
+    if key == "bert":
+        return make_tiny_backbone("bert", bert_tokenizer, mlm=False, seed=seed)
+    if key in ("bert-mlm", "roberta-mlm"):
+        kind = key.split("-")[0]
+        return make_tiny_backbone(kind, bert_tokenizer if kind == "bert" else roberta_tokenizer, seed=seed, lm_head=True)
+    if key == "llama":
+        return load_backbone("tiny-llama", model=tiny_llama(roberta_tokenizer, seed), tokenizer=roberta_tokenizer)
+    if key == "t5":
+        return load_backbone("tiny-t5", model=tiny_t5(roberta_tokenizer, seed), tokenizer=roberta_tokenizer)
+    raise ValueError(f"unknown tiny family '{key}' (choose from {TINY_FAMILIES})")

@@ -1,5 +1,5 @@
-"""gen-prompt / gen-warp on tiny causal and seq2seq LMs: training touches only the prompt, checkpoints,
-a toy task is learnt, Adafactor, XPrompt's masking seam, and how `--method` maps onto these backbones."""
+"""Prompt tuning on tiny causal and seq2seq LMs (label likelihood): training touches only the prompt,
+checkpoints (and the legacy gen-prompt name), a toy task is learnt, Adafactor, XPrompt's masking seam."""
 
 from dataclasses import replace
 
@@ -9,15 +9,14 @@ import torch
 from infoprompt.api import TrainConfig, evaluate, load, train
 from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
-from infoprompt.generative.methods import method_for_backbone
-from infoprompt.methods import build_method, method_classes
+from infoprompt.methods import build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import collate
 from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
 from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
 
 
-def build(backbone, toy, name="gen-prompt", **options):
-    method = build_method(name, backbone, get_task("sst2"), {"n_prompts": 4, **options})
+def build(backbone, toy, name="prompt", **options):
+    method = build_method(name, backbone, get_task("sst2"), {"n_prompts": 4, "predict": "label", **options})
     features = method.make_template(64).encode(toy)
     return method, features, collate(features, backbone.tokenizer.pad_token_id)
 
@@ -33,7 +32,7 @@ def test_one_step_changes_only_the_prompt(gen_backbone, toy):
     assert changed == {"prompt"}
 
 
-@pytest.mark.parametrize("name", ["gen-prompt", "gen-warp"])
+@pytest.mark.parametrize("name", ["prompt", "warp"])
 def test_label_scores_are_batch_by_classes(gen_backbone, name, toy):
     method, _, batch = build(gen_backbone, toy, name)
     out = method(batch)
@@ -45,7 +44,7 @@ def test_label_scores_are_batch_by_classes(gen_backbone, name, toy):
 def test_lm_loss_is_the_gold_verbalizer_nll(causal_backbone, toy):
     method, _, batch = build(causal_backbone, toy, gen_loss="both", label_score="sum")
     out = method(batch)
-    lengths = torch.tensor([len(c) for c in method.scorer.candidates], dtype=torch.float)
+    lengths = torch.tensor([len(c) for c in method.candidates], dtype=torch.float)
     gold = out.logits[torch.arange(len(toy)), batch["labels"]] / lengths[batch["labels"]]
     assert out.losses["lm"].item() == pytest.approx(-gold.mean().item(), rel=1e-5)
     assert set(out.weights) == {"pred", "lm"}
@@ -59,8 +58,16 @@ def test_checkpoint_reloads_to_the_same_logits(gen_backbone, tmp_path, toy):
     expected = method(batch).logits
     save_checkpoint(tmp_path, method, {"template": {"max_length": 64, "layout": "prefix"}})
     loaded, record = load_checkpoint(tmp_path, gen_backbone)
-    assert record["method"] == "gen-prompt"
-    assert torch.allclose(loaded(batch).logits, expected, atol=1e-6)
+    assert record["method"] == "prompt"
+    assert torch.equal(loaded(batch).logits, expected)
+
+
+def test_legacy_gen_prompt_checkpoints_load_as_label_likelihood_prompts(gen_backbone, tmp_path, toy):
+    method = build_method("gen-prompt", gen_backbone, get_task("sst2"), {"n_prompts": 4})
+    assert method.predict == "label" and list(method.trainable_state_dict()) == ["prompt"]
+    save_checkpoint(tmp_path, method, {"template": {"max_length": 64, "layout": "prefix"}})
+    loaded, record = load_checkpoint(tmp_path, gen_backbone)
+    assert record["method"] == "gen-prompt" and torch.equal(loaded.prompt, method.prompt)
 
 
 @pytest.mark.parametrize("optimizer, lr", [("adamw", 0.05), ("adafactor", 0.3)])
@@ -106,22 +113,18 @@ def test_pruning_mask_seam_acts_on_generative_prompts(causal_backbone, toy):
     assert not torch.allclose(method(batch).logits, plain)
 
 
-def test_method_names_map_onto_the_backbone_kind(causal_backbone, tiny_bert):
-    config_cls, _ = method_classes("prompt")
-    name, config = method_for_backbone("prompt", config_cls(n_prompts=3), causal_backbone)
-    assert name == "gen-prompt" and config.n_prompts == 3 and config.label_score == "mean"
-    assert method_for_backbone("warp", method_classes("warp")[0](), causal_backbone)[0] == "gen-warp"
-    with pytest.raises(ConfigError, match="needs an encoder backbone"):
-        method_for_backbone("infoprompt", method_classes("infoprompt")[0](), causal_backbone)
-    with pytest.raises(ConfigError, match="needs a causal or seq2seq backbone"):
-        method_for_backbone("gen-prompt", method_classes("gen-prompt")[0](), tiny_bert)
-    assert method_for_backbone("prompt", config_cls(), tiny_bert)[0] == "prompt"
+def test_every_method_name_is_kept_on_every_family(causal_backbone, tiny_bert):
+    config = method_classes("infoprompt")[0](n_prompts=3)
+    assert method_for_backbone("infoprompt", config, causal_backbone) == ("infoprompt", config)
+    assert method_for_backbone("prompt", config, tiny_bert) == ("prompt", config)
     with pytest.raises(ConfigError, match="--label-score"):
-        build_method("gen-prompt", causal_backbone, get_task("sst2"), {"label_score": "max"})
+        build_method("prompt", causal_backbone, get_task("sst2"), {"label_score": "max"})
+    with pytest.raises(ConfigError, match="--predict label needs the LM head"):
+        build_method("prompt", tiny_bert, get_task("sst2"), {"predict": "label"})
 
 
 def test_train_and_load_through_the_api(causal_backbone, tmp_path):
-    """`--method prompt` on a causal backbone: SuperGLUE files -> gen-prompt -> checkpoint -> load -> predict."""
+    """`--method prompt` on a causal backbone: SuperGLUE files -> prompt (label likelihood) -> checkpoint -> load -> predict."""
     rows = [{"premise": "a great movie", "hypothesis": "it is good", "label": "entailment"},
             {"premise": "a terrible film", "hypothesis": "it is good", "label": "not_entailment"}] * 4
     folder = tmp_path / "superglue" / "rte"
@@ -129,12 +132,13 @@ def test_train_and_load_through_the_api(causal_backbone, tmp_path):
     for split in ("train", "val"):
         (folder / f"{split}.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
     cfg = TrainConfig(task="superglue-rte", method="prompt", data_dir=str(tmp_path), epochs=2, batch_size=4, lr=0.05,
-                      optimizer="adafactor", output=str(tmp_path / "run"), progress=False, max_length=48)
+                      optimizer="adafactor", output=str(tmp_path / "run"), progress=False, max_length=48,
+                      method_options={"predict": "label"})
     result = train(cfg, backbone=causal_backbone)
-    assert result.summary["readout"].startswith("label-likelihood")
+    assert result.summary["readout"].startswith("answer:") and result.summary["predict"] == "label"
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
     model = load(tmp_path / "run", causal_backbone)
-    assert model.record["method"] == "gen-prompt"
+    assert model.record["method"] == "prompt"
     assert set(model.predict_texts([("it is good?", "a great movie")])) <= {"entailment", "not_entailment"}
     generated = evaluate(tmp_path / "run", data_dir=str(tmp_path), backbone=causal_backbone, generate=True)["dev"]
     assert 0 <= generated["unmatched"] <= len(rows) and 0.0 <= generated["accuracy"] <= 1.0

@@ -18,7 +18,7 @@ def test_smollm2_prompt_tuning_steps_on_sst2(shared_data):
     assert backbone.kind == "causal" and backbone.hidden_size == 576
     task = get_task("sst2")
     examples = load_split(task, "train", shared_data)[:8]
-    method = build_method("gen-prompt", backbone, task, {"n_prompts": 8})
+    method = build_method("prompt", backbone, task, {"n_prompts": 8, "predict": "label"})
     features = method.make_template(96).encode(examples)
     batch = collate(features, backbone.tokenizer.pad_token_id)
     params = [p for p in method.parameters() if p.requires_grad]

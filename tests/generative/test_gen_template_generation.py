@@ -73,7 +73,7 @@ def test_generation_is_greedy_and_independent_of_padding(gen_backbone):
         for feature in features:
             batch = collate([feature], pad)
             with torch.no_grad():
-                expected = causal_logits(method.backbone, method.embed(batch), batch["attention_mask"], 1)[0, -1]
+                expected = causal_logits(method.backbone, method.embed(batch, method.prompts(batch)), batch["attention_mask"], 1)[0, -1]
             assert generation.generate_ids(method, batch, 1)[0, 0].item() == expected.argmax().item()
 
 

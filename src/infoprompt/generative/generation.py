@@ -38,8 +38,8 @@ def generate_ids(method, batch: dict, max_new_tokens: int) -> torch.Tensor:
 
     Causal LMs return only the new tokens (generation from `inputs_embeds`); seq2seq LMs start with
     the decoder start token."""
-    embeds, mask = method.embed(batch), batch["attention_mask"]
-    if method.kind == "causal":  # generation appends after the last column: inputs must be left-padded
+    embeds, mask = method.embed(batch, method.prompts(batch)), batch["attention_mask"]
+    if method.family.kind == "causal":  # generation appends after the last column: inputs must be left-padded
         embeds, mask = left_align(embeds, mask)
     return method.backbone.generate(inputs_embeds=embeds, attention_mask=mask, max_new_tokens=max_new_tokens,
                                     do_sample=False, num_beams=1,
@@ -54,7 +54,7 @@ def generate_texts(method, batch: dict, max_new_tokens: int) -> list[str]:
 def generate_predictions(method, features: list[Feature], *, batch_size: int = 16, device="cpu",
                          max_new_tokens: int | None = None) -> tuple[list[int | None], list[str]]:
     """(label or None per feature, generated text per feature), in the features' order."""
-    max_new_tokens = max_new_tokens or max(len(c) for c in method.scorer.candidates) + 2
+    max_new_tokens = max_new_tokens or max(len(c) for c in method.candidates) + 2
     texts: list[str] = [""] * len(features)
     was_training = method.training
     method.eval()

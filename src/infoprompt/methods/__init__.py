@@ -1,6 +1,5 @@
-"""Prompt methods, one small module each, registered by name."""
+"""Prompt methods, one small module each, registered by name; every method runs on every backbone family."""
 
-from infoprompt.generative import methods as _generative  # noqa: F401  (registers gen-prompt, gen-warp)
 from infoprompt.methods import (  # noqa: F401  (registration)
     adapter,
     apet,
@@ -21,6 +20,7 @@ from infoprompt.methods.base import (
     build_method,
     list_methods,
     method_classes,
+    method_for_backbone,
     register_method,
 )
 
@@ -32,5 +32,6 @@ __all__ = [
     "build_method",
     "list_methods",
     "method_classes",
+    "method_for_backbone",
     "register_method",
 ]

@@ -4,7 +4,8 @@ Placement `houlsby` (default, the issue's): after the attention output projectio
 feed-forward output projection of every layer, before each residual add and LayerNorm. Placement
 `output`: only after the last linear layer of every layer, the InfoPrompt paper's Adapter baseline.
 As in Houlsby et al., the layers' LayerNorm parameters are trained too (`train_layer_norm`).
-Patterns follow BERT/RoBERTa module names; another family gets a ConfigError naming the pattern.
+Module names come from the backbone family's module map (BERT/RoBERTa `attention.output.dense` and
+`output.dense`, Llama `o_proj` and `down_proj`, T5 `SelfAttention.o` and `DenseReluDense.wo`).
 Template, frozen slots and head as in `infoprompt.methods.finetune`.
 """
 
@@ -20,11 +21,7 @@ from infoprompt.errors import ConfigError
 from infoprompt.methods.base import register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
-PLACEMENTS = {
-    "houlsby": r".*layer\.\d+\.(attention\.output|output)\.dense",
-    "output": r".*layer\.\d+\.output\.dense",
-}
-LAYER_NORM_PATTERN = r".*layer\.\d+\..*LayerNorm\.(weight|bias)"
+PLACEMENTS = ("houlsby", "output")
 
 
 @dataclass
@@ -47,11 +44,12 @@ class Adapter(TunedBackboneMethod):
     default_lr: ClassVar[float] = 1e-3
 
     def tuned_existing(self) -> str | None:
-        return LAYER_NORM_PATTERN if self.config.train_layer_norm else None
+        return self.family.module_map(self.backbone_info.model).layer_norms if self.config.train_layer_norm else None
 
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
-        size = self.config.adapter_size
-        wrap_outputs(model, PLACEMENTS[self.config.adapter_placement], lambda name, module: Bottleneck(self.hidden_size, size))
+        size, names = self.config.adapter_size, self.family.module_map(model)
+        sites = names.houlsby if self.config.adapter_placement == "houlsby" else names.ffn_output
+        wrap_outputs(model, sites, lambda name, module: Bottleneck(self.hidden_size, size))
         if self.config.train_layer_norm:
-            mark_trainable(model, LAYER_NORM_PATTERN)
+            mark_trainable(model, names.layer_norms)
         return model

@@ -1,9 +1,19 @@
-"""What every method shares: a config dataclass, a registry, and the frozen prompted encoder.
+"""What every method shares: a config dataclass, a registry, and the frozen prompted backbone.
 
 A method is an `nn.Module` whose `forward(batch)` returns a `MethodOutput`: logits plus a dict of
 named loss terms and their weights. The training loop sums `weight * term` and logs every term; it
 never asks which method it runs. What a method offers beyond that is declared in its class-level
 `capabilities` (a `Capability` flag set), which callers read instead of probing attributes.
+
+Everything that depends on the kind of backbone is asked of its family (`infoprompt.families`):
+the template, how prompts enter the input embeddings, where Z is read, the LM head's verbalizer
+rows and label likelihoods. So every method runs on every family.
+
+Prediction (`--predict`): `head` = the class-embedding head on Z; `label` = the LM's likelihood of
+each label's verbalizer at the readout position (families with an LM head, read where the LM
+predicts the label word). `auto` = `label` there (DEFAULT_LM_PREDICT, chosen by the measurement in
+docs/families.md), `head` everywhere else. On an LM family the head starts from the LM head's
+output rows of the labels' first tokens, so at step 0 both predictions agree.
 """
 
 from __future__ import annotations
@@ -14,14 +24,20 @@ from typing import ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from infoprompt.backbones import Backbone
 from infoprompt.data.tasks import TaskSpec
-from infoprompt.errors import ConfigError
+from infoprompt.errors import ConfigError, check_settings
+from infoprompt.families import Reading
+from infoprompt.methods.heads import ClassEmbeddingHead
 from infoprompt.methods.prompt_masks import PromptMasker
 from infoprompt.packing import Packer
-from infoprompt.prompting.template import Template
-from infoprompt.readout import read_out, resolve_readout
+
+PREDICTIONS = ("auto", "head", "label")
+DEFAULT_LM_PREDICT = "label"  # docs/families.md: measured against `head` on SmolLM2 and a masked LM
+SCORES = ("mean", "sum")  # label likelihood: length-normalised or summed token log-likelihood
+GEN_LOSSES = ("ce", "lm", "both")  # cross-entropy over the C labels, the gold verbalizer's LM loss, or both
 
 
 @dataclass
@@ -29,13 +45,20 @@ class MethodConfig:
     """Options shared by the prompt methods. Subclasses add their own fields."""
 
     n_prompts: int = 4
-    readout: str = "auto"  # auto | mask | mean | cls (see infoprompt.readout)
+    readout: str = "auto"  # auto, or one of the backbone family's readouts (mask, mean, cls, answer, decoder)
     prompt_init: str = "vocab"  # vocab (sampled token embeddings) | random | text:<words>
     layout: str = "warp"  # where prompt slots go (see infoprompt.prompting.template)
+    predict: str = "auto"  # auto | head (class-embedding head) | label (LM label likelihood; LM families)
+    label_score: str = "mean"  # label likelihood: mean (length-normalised) | sum of token log-likelihoods
+    gen_loss: str = "ce"  # ce | lm (gold verbalizer's LM loss) | both
 
     def validate(self) -> None:
-        if self.n_prompts < 1:
-            raise ConfigError(f"--n-prompts must be >= 1, got {self.n_prompts}")
+        check_settings([
+            (self.n_prompts >= 1, f"--n-prompts must be >= 1, got {self.n_prompts}"),
+            (self.predict in PREDICTIONS, f"--predict must be one of {PREDICTIONS}, got '{self.predict}'"),
+            (self.label_score in SCORES, f"--label-score must be one of {SCORES}, got '{self.label_score}'"),
+            (self.gen_loss in GEN_LOSSES, f"--gen-loss must be one of {GEN_LOSSES}, got '{self.gen_loss}'"),
+        ])
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,13 +97,13 @@ class Capability(enum.Flag):
 
 
 _METHODS: dict[str, tuple[type[MethodConfig], type[PromptMethod]]] = {}
-_UNLISTED: set[str] = set()  # built by name, but not for encoders (e.g. gen-prompt, reached via --method prompt)
+_UNLISTED: set[str] = set()  # built by name for old checkpoints, not offered (e.g. gen-prompt)
 
 
 def register_method(name: str, config_cls: type[MethodConfig], *, listed: bool = True):
     """Class decorator: make a method available by name to the CLI, API and checkpoints.
 
-    `listed=False`: left out of `list_methods()` (the methods every encoder backbone runs)."""
+    `listed=False`: left out of `list_methods()` (legacy names kept so old checkpoints load)."""
 
     def wrap(cls):
         cls.method_name = name
@@ -113,6 +136,26 @@ def build_method(name: str, backbone: Backbone, task: TaskSpec, config: MethodCo
     return method_cls(config, backbone, task)
 
 
+def method_for_backbone(name: str, config: MethodConfig, backbone: Backbone) -> tuple[str, MethodConfig]:
+    """The registered method to build for `--method name` on this backbone, with its config.
+
+    Every method runs on every family, so this is the identity; it stays the one place a run asks."""
+    return name, config
+
+
+def resolve_predict(choice: str, backbone: Backbone, readout: str) -> str:
+    """`head` or `label` for this backbone and readout; a one-line error where label likelihood is meaningless."""
+    family = backbone.family
+    at_answer = family.has_lm_head and readout == family.answer_readout
+    if choice == "auto":
+        return DEFAULT_LM_PREDICT if at_answer else "head"
+    if choice == "label" and not at_answer:
+        why = (f"'{backbone.name}' ({family.name} family) has no language-model head" if not family.has_lm_head
+               else f"the LM predicts the label word at readout '{family.answer_readout}', not '{readout}'")
+        raise ConfigError(f"--predict label needs the LM head at the answer position: {why}")
+    return choice
+
+
 class PromptMethod(nn.Module):
     """Base class: holds the frozen backbone and runs it with prompts scattered into their slots."""
 
@@ -127,7 +170,18 @@ class PromptMethod(nn.Module):
         self.task = task
         self.backbone = backbone.model
         self.backbone_info = backbone
-        self.readout = resolve_readout(config.readout, backbone.has_mlm_head)
+        self.family = backbone.family
+        self.readout = self.family.resolve_readout(config.readout, backbone.has_mlm_head)
+        self.predict = resolve_predict(config.predict, backbone, self.readout)
+        if config.gen_loss != "ce" and self.predict != "label":
+            raise ConfigError(f"--gen-loss {config.gen_loss} scores the gold label's likelihood: it needs --predict label")
+        # Label token ids as the LM produces them at the readout (LM families at their answer readout).
+        at_answer = self.family.has_lm_head and self.readout == self.family.answer_readout
+        self.candidates = self.family.label_candidates(self.make_template(), backbone.tokenizer, task.verbalizer) \
+            if at_answer else None
+        self.share_prefix = True  # reuse one key/value cache across rows where the family can (off: benchmarks)
+        if self.predict == "label" and self.family.kind != "encoder":  # a generative LM predicts: decoding can stand in
+            self.capabilities = type(self).capabilities | Capability.LABEL_LIKELIHOOD
         self._backbone_training = backbone.model.training  # the dropout policy chosen at load time
         self.prompt_masker: nn.Module | None = None  # set by pruning (XPrompt) to mask tokens/pieces
         self._packing_mode = "auto"
@@ -148,7 +202,9 @@ class PromptMethod(nn.Module):
     def packer(self) -> Packer:
         if self._packer is None:  # built on first use: a subclass decides packing_safe() after __init__
             self._packer = Packer(self._packing_mode)
-            if self._packing_mode == "auto" and not self.packing_safe():
+            if self._packing_mode == "auto" and not self.family.packs:
+                self._packer.disable(f"not used on the {self.family.name} family")
+            elif self._packing_mode == "auto" and not self.packing_safe():
                 self._packer.disable(f"not supported by method '{self.method_name}'")
         return self._packer
 
@@ -163,11 +219,29 @@ class PromptMethod(nn.Module):
         return self.backbone_info.hidden_size
 
     def word_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.backbone.get_input_embeddings()(input_ids)
+        return self.family.input_embeddings(self.backbone)(input_ids)
+
+    def make_template(self, max_length: int = 128):
+        """The template this method's inputs are encoded with; the family decides its kind (encoder Template
+        or text-to-text GenerativeTemplate), the method its layout and prompt count."""
+        return self.family.make_template(self.backbone_info.tokenizer, self.config.n_prompts, layout=self.config.layout,
+                                         max_length=max_length, task=self.task)
+
+    def describe_readout(self) -> str:
+        """Where Z is read, in words (run summaries)."""
+        return self.family.describe_readout(self.readout)
+
+    def make_head(self) -> ClassEmbeddingHead:
+        """The class-embedding head: from the LM head's verbalizer rows where Z is the LM head's input,
+        else from the verbalizer words' input embeddings (WARP's initialisation)."""
+        if self.candidates is not None:
+            weight, bias = self.family.verbalizer_rows(self.backbone, [c[0] for c in self.candidates])
+            return ClassEmbeddingHead.from_rows(weight, bias)
+        return ClassEmbeddingHead(self.backbone_info.tokenizer, self.backbone_info.input_embeddings, self.task.verbalizer)
 
     def initial_prompts(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """(n, D) starting values: sampled vocabulary embeddings, random normal, or a text's tokens."""
-        weight = self.backbone.get_input_embeddings().weight.detach()
+        weight = self.family.input_embeddings(self.backbone).weight.detach()
         init = self.config.prompt_init
         if init == "vocab":
             ids = torch.randint(1000, weight.shape[0], (n,), generator=generator) if weight.shape[0] > 2000 \
@@ -182,11 +256,6 @@ class PromptMethod(nn.Module):
             ids = (ids * n)[:n]
             return weight[ids].clone()
         raise ConfigError(f"--prompt-init must be vocab, random or text:<words>, got '{init}'")
-
-    def make_template(self, max_length: int) -> Template:
-        """The template this method's batches come from (encoders: the WARP-style slot template)."""
-        return Template(self.backbone_info.tokenizer, self.config.n_prompts, layout=self.config.layout,
-                        max_length=max_length)
 
     def attach_prompt_masker(self, pieces: int) -> PromptMasker:
         """Install a fresh all-ones XPrompt masker in the prompt seam (replacing any); needs Capability.PRUNABLE."""
@@ -205,19 +274,63 @@ class PromptMethod(nn.Module):
         """The XPrompt seam: pruning masks act on (B, np, D) prompts of any method."""
         return prompts if self.prompt_masker is None else self.prompt_masker(prompts)
 
-    def encode(self, batch: dict, prompts: torch.Tensor) -> torch.Tensor:
-        """Run the backbone on the template with `prompts` (B, np, D) in the slots; return Z (B, D)."""
+    def embed(self, batch: dict, prompts: torch.Tensor) -> torch.Tensor:
+        """Input embeddings (B, L, D) with `prompts` (B, np, D) in the template's slots (Lester-style on every family)."""
         embeds = self.word_embeddings(batch["input_ids"])
         slot = batch["prompt_index"]
         rows = torch.arange(embeds.shape[0], device=embeds.device).unsqueeze(1).expand_as(slot)
         placed = prompts[rows, slot.clamp(min=0)]
-        embeds = torch.where((slot >= 0).unsqueeze(-1), placed.to(embeds.dtype), embeds)
-        token_types = batch["token_type_ids"] if self._uses_token_types() else None
-        hidden = self.packer.hidden_states(self.backbone, embeds, batch["attention_mask"], token_types)
-        return read_out(self.readout, hidden, batch["attention_mask"], batch["mask_pos"], slot)
+        return torch.where((slot >= 0).unsqueeze(-1), placed.to(embeds.dtype), embeds)
 
-    def _uses_token_types(self) -> bool:
-        return getattr(self.backbone.config, "type_vocab_size", 0) > 1
+    def read(self, batch: dict, prompts: torch.Tensor) -> Reading:
+        """Run the backbone with `prompts` in the slots; the family reads Z (and keeps what label scoring needs)."""
+        return self.family.read(self.backbone, self.embed(batch, prompts), batch, self.readout, packer=self.packer,
+                                share_prefix=self.share_prefix and self.packing_safe())
+
+    def encode(self, batch: dict, prompts: torch.Tensor) -> torch.Tensor:
+        """Z (B, D) for `prompts` (B, np, D) in the slots."""
+        return self.read(batch, prompts).z
+
+    def read_prompt_free(self, batch: dict, rows: list[int]) -> Reading:
+        """Φ(X): the frozen backbone on the prompt-free sequences of `rows`, in eval mode and without gradient."""
+        sel = torch.tensor(rows, dtype=torch.long, device=batch["free_ids"].device)
+        attention = batch["free_attention_mask"][sel]
+        width = int(attention.sum(1).max())  # the rows may be shorter than the batch's padding
+        sub = {"attention_mask": attention[:, :width], "mask_pos": batch["free_mask_pos"][sel],
+               "token_type_ids": batch["free_token_type_ids"][sel, :width]}
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            with torch.no_grad():
+                return self.family.read(self.backbone, self.word_embeddings(batch["free_ids"][sel, :width]), sub,
+                                        self.readout, share_prefix=self.packing_safe())
+        finally:
+            self.backbone.train(was_training)
+
+    def classify(self, reading: Reading, batch: dict, head_input: torch.Tensor | None = None) -> MethodOutput:
+        """Logits by the class head on `head_input` (default Z) or by label likelihood; `pred` (and `lm`) losses."""
+        cfg = self.config
+        sums = None
+        if self.predict == "label":
+            sums = self.family.score_labels(self.backbone, reading, self.candidates)
+            lengths = torch.tensor([len(c) for c in self.candidates], device=sums.device, dtype=sums.dtype)
+            logits = sums / lengths if cfg.label_score == "mean" else sums
+        else:
+            logits = self.head(reading.z if head_input is None else head_input)
+        losses, weights = {}, {"pred": 1.0}
+        if "labels" in batch:
+            labels = batch["labels"]
+            if cfg.gen_loss in ("ce", "both"):
+                losses["pred"] = F.cross_entropy(logits, labels)
+            if cfg.gen_loss in ("lm", "both"):
+                rows = torch.arange(labels.shape[0], device=labels.device)
+                losses["lm"], weights["lm"] = -(sums[rows, labels] / lengths[labels]).mean(), 1.0
+        return MethodOutput(logits, losses, weights)
+
+    def uses_token_types(self) -> bool:
+        return self.family.uses_token_types(self.backbone)
+
+    _uses_token_types = uses_token_types  # the name analysis code calls
 
     def forward(self, batch: dict) -> MethodOutput:  # pragma: no cover - abstract
         raise NotImplementedError

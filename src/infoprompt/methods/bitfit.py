@@ -12,10 +12,10 @@ from typing import ClassVar
 from torch import nn
 
 from infoprompt.delta import mark_trainable
+from infoprompt.delta.insert import matching_names
+from infoprompt.errors import ConfigError
 from infoprompt.methods.base import register_method
-from infoprompt.methods.finetune import OFF_READOUT_PATH, TunedBackboneConfig, TunedBackboneMethod
-
-BIAS_PATTERN = r".*\.bias"
+from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 
 @register_method("bitfit", TunedBackboneConfig)
@@ -24,8 +24,16 @@ class BitFit(TunedBackboneMethod):
     default_lr: ClassVar[float] = 1e-3
 
     def tuned_existing(self) -> str | None:
-        return BIAS_PATTERN
+        return self.bias_pattern(self.backbone_info.model)
+
+    def bias_pattern(self, model: nn.Module) -> str:
+        """The family's bias names; a one-line error where the backbone has none (Llama-style decoders, T5)."""
+        pattern = self.family.module_map(model).biases
+        if pattern is None or not matching_names((n for n, _ in model.named_parameters()), pattern, required=False):
+            raise ConfigError(f"bitfit trains bias terms, and the {self.family.name} backbone "
+                              f"'{self.backbone_info.name}' has none in its layers")
+        return pattern
 
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
-        mark_trainable(model, BIAS_PATTERN, exclude=OFF_READOUT_PATH)
+        mark_trainable(model, self.bias_pattern(model), exclude=self.family.module_map(model).off_readout)
         return model

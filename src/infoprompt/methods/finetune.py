@@ -33,9 +33,6 @@ from infoprompt.delta import mark_trainable
 from infoprompt.methods.base import Capability, MethodConfig, register_method
 from infoprompt.methods.prompt_tuning import FreePromptMethod
 
-# The readout reads the last hidden states, so the pooler gets no gradient: never count it as tuned.
-OFF_READOUT_PATH = r"pooler\..*"
-
 
 @dataclass
 class TunedBackboneConfig(MethodConfig):
@@ -55,6 +52,17 @@ class TunedBackboneMethod(FreePromptMethod):
             torch.manual_seed(config.seed)
             self.backbone = self.prepare_backbone(copy_for_tuning(backbone.model, self.tuned_existing()))
         check_shared_weights_frozen(backbone.model, self.backbone)
+
+    @property
+    def module_map(self):
+        """The backbone family's module names (adapter sites, LoRA targets, biases, norms)."""
+        return self.family.module_map(self.backbone)
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Trained tensors plus the frozen slot vectors, so a checkpoint never relies on redrawing them."""
+        state = super().trainable_state_dict()
+        state["prompt"] = self.prompt.detach()
+        return state
 
     def tuned_existing(self) -> str | None:
         """Regex over parameter names: which of the backbone's own weights this method trains (None: none).
@@ -82,12 +90,6 @@ def check_shared_weights_frozen(original: nn.Module, tuned: nn.Module) -> None:
     if leaked:
         raise RuntimeError(f"trains weights shared with the given backbone (declare them in tuned_existing): {leaked[:3]}")
 
-    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
-        """Trained tensors plus the frozen slot vectors, so a checkpoint never relies on redrawing them."""
-        state = super().trainable_state_dict()
-        state["prompt"] = self.prompt.detach()
-        return state
-
 
 @register_method("finetune", TunedBackboneConfig)
 class FineTune(TunedBackboneMethod):
@@ -98,5 +100,5 @@ class FineTune(TunedBackboneMethod):
     default_lr: ClassVar[float] = 2e-5
 
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
-        mark_trainable(model, ".*", exclude=OFF_READOUT_PATH)
+        mark_trainable(model, ".*", exclude=self.module_map.off_readout)
         return model

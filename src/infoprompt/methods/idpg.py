@@ -3,9 +3,13 @@
 Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 - Φ(X) is the backbone run on the same template with the prompt slots removed (the mask kept), so
   one frozen pass yields both the generator input P' and InfoPrompt's prompt-free state Z'.
+  The backbone's family reads it where it reads Z (mask, answer cue, decoder state or pooled text).
 - P' is the first-token (CLS) state when the readout is `mask` (the paper's setting), and the
   run's readout otherwise (on a sentence-embedding model like MiniLM, mean pooling is the
-  informative summary). `--generator-input cls|readout` overrides.
+  informative summary; on causal and seq2seq LMs, the answer-cue or decoder state).
+  `--generator-input cls|readout` overrides (`cls` only where the family has a first-token state).
+- The generated prompts enter the input embeddings in the template's slots, like Lester prompts, on
+  every family.
 - Generator: one shared bottleneck Linear(D→64) → GELU → Linear(64→np·D), plus a per-token bias
   initialised from sampled vocabulary embeddings, so that the first prompts look like tokens
   instead of near-zero vectors. (The spec's per-token W_up_i·W_down_i is `--generator per_token`.)
@@ -31,8 +35,6 @@ from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
-from infoprompt.methods.heads import ClassEmbeddingHead
-from infoprompt.readout import read_out
 
 GENERATOR_MODES = ("generated", "residual")
 
@@ -145,10 +147,13 @@ class IDPG(PromptMethod):
         bias = self.initial_prompts(config.n_prompts, generator)
         self.generator = PromptGenerator(self.hidden_size, config.n_prompts, config.bottleneck, config.generator, bias,
                                          config.generator_mode, config.generator_dropout)
-        self.head = ClassEmbeddingHead(backbone.tokenizer, backbone.input_embeddings, task.verbalizer)
+        self.head = self.make_head() if self.predict == "head" else None
         self.cache = PromptFreeCache()
         choice = config.generator_input
         self.generator_input = ("cls" if self.readout == "mask" else "readout") if choice == "auto" else choice
+        if self.generator_input == "cls" and self.family.kind != "encoder":
+            raise ConfigError(f"--generator-input cls needs an encoder's first-token state; the {self.family.name} "
+                              "family has none (use readout)")
 
     def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
         """One group, or two when `--generator-weight-decay` is given: the generator's offset network with
@@ -167,22 +172,9 @@ class IDPG(PromptMethod):
 
     def _run_prompt_free(self, batch: dict, rows: list[int]) -> torch.Tensor:
         """Encode the prompt-free sequences of `rows` -> (len(rows), 2, D) holding (P', Z')."""
-        sel = torch.tensor(rows, dtype=torch.long, device=batch["free_ids"].device)
-        attention = batch["free_attention_mask"][sel]
-        width = int(attention.sum(1).max())  # the rows may be shorter than the batch's padding
-        ids = batch["free_ids"][sel, :width]
-        attention = attention[:, :width]
-        kwargs = {"token_type_ids": batch["free_token_type_ids"][sel, :width]} if self._uses_token_types() else {}
-        was_training = self.backbone.training
-        self.backbone.eval()
-        try:
-            with torch.no_grad():
-                hidden = self.backbone(input_ids=ids, attention_mask=attention, **kwargs).last_hidden_state
-        finally:
-            self.backbone.train(was_training)
-        z_free = read_out(self.readout, hidden, attention, batch["free_mask_pos"][sel])
-        p_free = hidden[:, 0] if self.generator_input == "cls" else z_free
-        return torch.stack([p_free, z_free], dim=1)
+        reading = self.read_prompt_free(batch, rows)
+        p_free = reading.first if self.generator_input == "cls" else reading.z
+        return torch.stack([p_free, reading.z], dim=1)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
         return {f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}
@@ -220,7 +212,4 @@ class IDPG(PromptMethod):
 
     def forward(self, batch: dict) -> MethodOutput:
         p_free, _ = self.prompt_free(batch)
-        z = self.encode(batch, self.prompts(batch, p_free))
-        logits = self.head(z)
-        losses = {"pred": F.cross_entropy(logits, batch["labels"])} if "labels" in batch else {}
-        return MethodOutput(logits, losses, {"pred": 1.0})
+        return self.classify(self.read(batch, self.prompts(batch, p_free)), batch)

@@ -20,6 +20,12 @@ Readings of the spec built here (each alternative is an option):
   default bound rescales rather than zeroes the gradient.
 - Ablations: β = 0 removes the representation term (and the prompt-free KL); γ = 0 removes the
   head term; neither is computed, so they cost nothing.
+- With a language-model head (masked-LM, causal and seq2seq families, infoprompt.families): Z is
+  read where the LM predicts the label word, and θ comes from the LM head's output rows of the
+  verbalizer tokens: with `--predict head` the class head starts from those rows (θ = its mean
+  row, trained); with `--predict label` the LM itself predicts (label likelihood) and θ is the mean
+  of those pretrained rows, frozen, so the head loss ties the prompt to the pretrained head. The
+  bottleneck then serves the representation loss and the KL only.
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
 from infoprompt.methods.base import MethodOutput, register_method
@@ -115,19 +120,25 @@ class InfoPrompt(IDPG):
         self.rep_score = Bilinear(hidden) if config.beta > 0 else None
         self.head_score = Bilinear(hidden, config.head_bilinear == "trainable") if config.gamma > 0 else None
         self.special_ids = torch.tensor(sorted(set(backbone.tokenizer.all_special_ids)), dtype=torch.long)
+        if self.head is None:  # label likelihood: θ is the pretrained LM head's verbalizer rows (frozen)
+            rows, _ = self.family.verbalizer_rows(self.backbone, [c[0] for c in self.candidates])
+            self.register_buffer("lm_theta", rows.mean(0), persistent=False)
+
+    def theta(self) -> torch.Tensor:
+        """θ (D,): the class head's mean row, or the LM head's mean verbalizer row when the LM predicts."""
+        return self.head.theta() if self.head is not None else self.lm_theta
 
     def forward(self, batch: dict) -> MethodOutput:
         cfg = self.config
         p_free, z_free = self.prompt_free(batch)
         prompts = self.prompts(batch, p_free)
-        z = self.encode(batch, prompts)
+        reading = self.read(batch, prompts)
+        z = reading.z
         mu, log_sigma = self.bottleneck(z)
         z_hat = self.bottleneck.sample(mu, log_sigma) if self.training else self.bottleneck.to_hidden(mu)
-        logits = self.head(z_hat if cfg.classifier_input == "bottleneck" else z)
-        losses: dict[str, torch.Tensor] = {}
-        if "labels" in batch:
-            losses["pred"] = F.cross_entropy(logits, batch["labels"])
-        weights = {"pred": 1.0, "rep": cfg.beta, "head": cfg.gamma, "kl": cfg.kl_weight}
+        out = self.classify(reading, batch, z_hat if cfg.classifier_input == "bottleneck" else z)
+        logits, losses = out.logits, out.losses
+        weights = {**out.weights, "rep": cfg.beta, "head": cfg.gamma, "kl": cfg.kl_weight}
         if not self.training:
             return MethodOutput(logits, losses, weights)
         p_bar = prompts.mean(1)
@@ -158,7 +169,7 @@ class InfoPrompt(IDPG):
 
     def head_loss(self, p_bar: torch.Tensor, batch: dict) -> torch.Tensor:
         """InfoNCE for I(P; θ | X): the prompt vs word embeddings of the input's own tokens."""
-        theta = self.head_score.project(self.head.theta())  # W1 θ, (D,)
+        theta = self.head_score.project(self.theta())  # W1 θ, (D,)
         ctx_emb = self.word_embeddings(batch["input_ids"])  # (B, L, D), frozen
         valid = self.context_mask(batch)
         if self.config.head_negatives == "all":

@@ -46,4 +46,5 @@ class PrefixTuning(TunedBackboneMethod):
         return False  # one prefix per row: a packed row would share it across examples
 
     def prepare_backbone(self, model: nn.Module) -> nn.Module:
-        return PrefixedEncoder(model, self.config.prefix_length, self.config.prefix_hidden)
+        body = self.family.body(model)  # the prefix enters the family's body (encoder, decoder stack)
+        return self.family.replace_body(model, PrefixedEncoder(body, self.config.prefix_length, self.config.prefix_hidden))

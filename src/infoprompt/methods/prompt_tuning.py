@@ -1,7 +1,9 @@
 """Lester et al. (2021) prompt tuning: np free prompt vectors prepended to the input.
 
-Classification reads Z (mask/mean/cls, see infoprompt.readout) into the class-embedding head, the
-same head WARP uses, so the methods differ only in where prompts come from and where they sit.
+Classification reads Z where the backbone's family reads it (infoprompt.families) into the
+class-embedding head, the same head WARP uses, or scores each label by the LM's likelihood
+(`--predict label`, LM families); the methods differ only in where prompts come from and where they sit.
+On causal and seq2seq backbones this is Lester prompt tuning as in Lester et al. and XPrompt.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
-from infoprompt.methods.heads import ClassEmbeddingHead
 
 
 @dataclass
@@ -23,15 +23,16 @@ class PromptTuningConfig(MethodConfig):
 
 
 class FreePromptMethod(PromptMethod):
-    """Free prompt parameters P (np, D), shared by all inputs, plus the class-embedding head."""
+    """Free prompt parameters P (np, D), shared by all inputs, plus the class-embedding head (none when
+    labels are scored by the LM's likelihood)."""
 
     capabilities = Capability.PROMPTS | Capability.FREE_PROMPT
 
     def __init__(self, config, backbone, task):
         super().__init__(config, backbone, task)
-        generator = torch.Generator().manual_seed(getattr(config, "seed", 0))
+        generator = torch.Generator().manual_seed(config.seed)
         self.prompt = nn.Parameter(self.initial_prompts(config.n_prompts, generator))
-        self.head = ClassEmbeddingHead(backbone.tokenizer, backbone.input_embeddings, task.verbalizer)
+        self.head = self.make_head() if self.predict == "head" else None
 
     def prompts(self, batch: dict) -> torch.Tensor:
         """(B, np, D): the same prompt for every example, after any pruning mask."""
@@ -39,14 +40,19 @@ class FreePromptMethod(PromptMethod):
         return self.mask_prompts(self.prompt.unsqueeze(0).expand(batch_size, -1, -1))
 
     def forward(self, batch: dict) -> MethodOutput:
-        z = self.encode(batch, self.prompts(batch))
-        logits = self.head(z)
-        losses = {}
-        if "labels" in batch:
-            losses["pred"] = F.cross_entropy(logits, batch["labels"])
-        return MethodOutput(logits, losses, {"pred": 1.0})
+        return self.classify(self.read(batch, self.prompts(batch)), batch)
 
 
 @register_method("prompt", PromptTuningConfig)
 class PromptTuning(FreePromptMethod):
     """Lester prompt tuning (prefix layout)."""
+
+
+@dataclass
+class LegacyGenPromptConfig(PromptTuningConfig):
+    predict: str = "label"
+
+
+@register_method("gen-prompt", LegacyGenPromptConfig, listed=False)
+class LegacyGenPrompt(PromptTuning):
+    """The name generative prompt tuning had before families: old checkpoints load as `prompt --predict label`."""

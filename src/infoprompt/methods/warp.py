@@ -18,3 +18,13 @@ class WarpConfig(MethodConfig):
 @register_method("warp", WarpConfig)
 class Warp(FreePromptMethod):
     """Same parameters as prompt tuning; only the template layout differs."""
+
+
+@dataclass
+class LegacyGenWarpConfig(WarpConfig):
+    predict: str = "label"
+
+
+@register_method("gen-warp", LegacyGenWarpConfig, listed=False)
+class LegacyGenWarp(Warp):
+    """The name WARP on generative backbones had before families: old checkpoints load as `warp --predict label`."""

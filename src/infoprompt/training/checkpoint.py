@@ -103,7 +103,7 @@ def check_backbone(record: dict, backbone) -> None:
     """Refuse a checkpoint made for another backbone, with the first difference named."""
     saved = record["backbone"]
     current = backbone.fingerprint()
-    for key in ("model_type", "hidden_size", "vocab_size", "num_layers", "embedding_digest"):
+    for key in ("model_type", "hidden_size", "vocab_size", "num_layers", "embedding_digest", "family"):
         if key in saved and saved[key] != current[key]:
             raise CheckpointError(
                 f"checkpoint was trained on backbone '{saved.get('name')}' ({key}={saved[key]}), "

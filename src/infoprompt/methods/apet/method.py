@@ -21,7 +21,7 @@ from infoprompt.delta.partial import FlatSlice
 from infoprompt.errors import ConfigError
 from infoprompt.methods.apet.budget import Unit
 from infoprompt.methods.apet.insert import insert_apet
-from infoprompt.methods.apet.presets import preset_parts
+from infoprompt.methods.apet.presets import check_preset, preset_parts
 from infoprompt.methods.apet.sites import OPS, Sizes
 from infoprompt.methods.base import Capability, register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
@@ -46,7 +46,7 @@ class APETConfig(TunedBackboneConfig):
         if self.budget < 0:
             raise ConfigError(f"--budget must be >= 0 (0: every chosen site in full), got {self.budget}")
         if self.apet_preset:
-            preset_parts(self.apet_preset)
+            check_preset(self.apet_preset)
         else:
             bad = [op for op in self.ops() if op not in OPS]
             if bad or not self.ops():
@@ -55,10 +55,10 @@ class APETConfig(TunedBackboneConfig):
     def ops(self) -> list[str]:
         return [op.strip() for op in self.apet_ops.split(",") if op.strip()]
 
-    def parts(self) -> list[tuple[str, str]]:
-        """[(op, positions)]: the preset's, or every op with --apet-positions."""
+    def parts(self, names) -> list[tuple[str, str]]:
+        """[(op, positions)]: the preset's (in the family's module names `names`), or every op with --apet-positions."""
         if self.apet_preset:
-            return preset_parts(self.apet_preset)
+            return preset_parts(self.apet_preset, names)
         return [(op, self.apet_positions) for op in self.ops()]
 
 
@@ -72,7 +72,11 @@ class APET(TunedBackboneMethod):
         config = self.config
         sizes = Sizes(config.apet_bottleneck, config.apet_rank, config.apet_tokens, config.n_prompts, self.hidden_size)
         self.units: list[Unit]
-        model, self.units = insert_apet(model, config.parts(), config.budget, config.apet_seed, sizes)
+        scope = self.family.tuning_scope(model)  # e.g. a masked LM's encoder body, not its LM head
+        tuned, self.units = insert_apet(scope, config.parts(self.family.module_map(model)), config.budget,
+                                        config.apet_seed, sizes)
+        if tuned is not scope:  # CONCAT wrapped the body
+            model = self.family.replace_body(model, tuned)
         prompt_units = [u for u in self.units if u.site.op == "prompt"]
         self.prompt_delta = FlatSlice(tuple(self.prompt.shape), prompt_units[0].size) if prompt_units else None
         return model

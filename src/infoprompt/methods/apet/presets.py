@@ -15,18 +15,25 @@ A preset with a nonzero budget keeps the classic positions but the APET budget r
 from __future__ import annotations
 
 from infoprompt.errors import ConfigError
+from infoprompt.families import ModuleMap
 
-# preset -> [(op, positions pattern)]; patterns follow BERT/RoBERTa names, like the baselines'.
-PRESETS: dict[str, list[tuple[str, str]]] = {
-    "prompt": [("prompt", "input")],
-    "bitfit": [("param", r"(.*layer\.\d+\..*\.bias|embeddings\.LayerNorm\.bias)")],
-    "lora": [("lowrank", r".*layer\.\d+\.attention\.self\.(query|value)")],
-    "adapter": [("plug", r".*layer\.\d+\.(attention\.output|output)\.dense"),
-                ("param", r".*layer\.\d+\..*LayerNorm\.(weight|bias)")],
-}
+PRESETS = ("adapter", "bitfit", "lora", "prompt")
 
 
-def preset_parts(name: str) -> list[tuple[str, str]]:
+def check_preset(name: str) -> None:
     if name not in PRESETS:
         raise ConfigError(f"--apet-preset must be one of {sorted(PRESETS)}, got '{name}'")
-    return PRESETS[name]
+
+
+def preset_parts(name: str, names: ModuleMap) -> list[tuple[str, str]]:
+    """[(op, positions pattern)] of a classic method, in the backbone family's module names."""
+    check_preset(name)
+    if name == "prompt":
+        return [("prompt", "input")]
+    if name == "bitfit":
+        if names.bitfit_preset is None:
+            raise ConfigError("--apet-preset bitfit: this backbone family has no bias terms")
+        return [("param", names.bitfit_preset)]
+    if name == "lora":
+        return [("lowrank", names.query_value)]
+    return [("plug", names.houlsby), ("param", names.layer_norms)]
