@@ -73,13 +73,12 @@ def test_pruned_units_score_zero_and_nothing_else_changes(tiny):
 
 
 def test_generative_prompts_go_through_the_same_seam(roberta_tokenizer):
-    """gen-prompt on a tiny causal LM: the masker attaches and every token gets a score."""
-    pytest.importorskip("infoprompt.generative.methods")
+    """Prompt tuning scored by label likelihood on a tiny causal LM: the masker attaches and every token gets a score."""
     from infoprompt.backbones import load_backbone
     from infoprompt.testing import tiny_llama
 
     backbone = load_backbone("tiny-llama", model=tiny_llama(roberta_tokenizer), tokenizer=roberta_tokenizer)
-    method = build_method("gen-prompt", backbone, get_task("sst2"), {"n_prompts": 3})
+    method = build_method("prompt", backbone, get_task("sst2"), {"n_prompts": 3, "predict": "label"})
     attach_masker(method, pieces=4)
     features = method.make_template(64).encode([Example(t, label=y) for t, y in TEXTS[:2]])
     scores = importance_scores(method, features, "token", batch_size=2)

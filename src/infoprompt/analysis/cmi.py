@@ -51,7 +51,6 @@ from infoprompt.data.example import Example
 from infoprompt.data.tasks import DATA_ENV, get_task
 from infoprompt.errors import ConfigError, check_settings
 from infoprompt.prompting.template import Feature, collate
-from infoprompt.readout import read_out
 
 
 @dataclass
@@ -140,11 +139,7 @@ def representation_scale(source: PromptSource, features: list[Feature]) -> float
     """RMS over dimensions of the std over inputs of the prompt-free readout(Φ(x))."""
     method = source.method
     batch = collate(features, _pad_id(method))
-    hidden = method.backbone(
-        input_ids=batch["free_ids"], attention_mask=batch["free_attention_mask"],
-        token_type_ids=batch["free_token_type_ids"] if method._uses_token_types() else None,
-    ).last_hidden_state
-    z = read_out(method.readout, hidden, batch["free_attention_mask"], batch["free_mask_pos"])
+    z = method.read_prompt_free(batch, list(range(len(features)))).z  # read where the backbone's family reads Z
     if z.shape[0] < 2:
         return float(z.pow(2).mean().sqrt())  # one input: no spread to measure; use its RMS size
     return float(z.var(0, unbiased=True).mean().sqrt())
