@@ -50,16 +50,15 @@ def selection_score(record: RunRecord) -> float:
     raise DataError(f"{log}: no eval record at the selected step {step}")
 
 
-def defaults_of(method: str) -> dict[str, Any]:
-    """Each flag's current default: the method config's field default, else the train flag's default."""
+def method_options(method: str) -> dict[str, Any]:
+    """The method's own options that are train flags, with their current defaults (the config's field defaults)."""
     from dataclasses import fields
 
     from infoprompt.methods import method_classes
     from infoprompt.sweep.flags import train_flags
 
-    out = {dest: flag.default for dest, flag in train_flags().items()}
-    out.update({f.name: f.default for f in fields(method_classes(method)[0]) if f.name in out})
-    return out
+    flags = train_flags()
+    return {f.name: f.default for f in fields(method_classes(method)[0]) if f.name in flags and f.name != "seed"}
 
 
 def choose(runs_dir: str | Path) -> dict:
@@ -74,11 +73,17 @@ def choose(runs_dir: str | Path) -> dict:
         raise DataError(f"{runs_dir}: runs of several methods {sorted(methods)}; a defaults sweep tunes one")
     method = methods.pop()
     keys = [k for k in varying_keys(records) if k not in UNIT_KEYS]
-    defaults = defaults_of(method)
+    defaults = method_options(method)
+    stray = [k for k in keys if k not in defaults]
+    if stray:
+        raise DataError(f"{runs_dir}: the runs vary {stray}, which are not options of method '{method}': the chooser "
+                        "picks method defaults only")
     by_config: dict[str, dict] = {}
     for record in records:
         flags = {k: record.args.get(k) for k in keys}
-        entry = by_config.setdefault(json.dumps(flags, sort_keys=True), {"flags": flags, "seeds": {}})
+        # What the configuration changes against the current defaults, fixed flags of the sweep included.
+        changed = {k: v for k in sorted(defaults) if (v := record.args.get(k)) is not None and v != defaults[k]}
+        entry = by_config.setdefault(json.dumps(flags, sort_keys=True), {"flags": flags, "changed": changed, "seeds": {}})
         unit = f"shots{record.shots}/seed{record.seed}"
         if unit in entry["seeds"]:
             raise DataError(f"{record.run_dir}: a second run of {unit} for {flags}")
@@ -89,8 +94,7 @@ def choose(runs_dir: str | Path) -> dict:
     table = []
     for entry in by_config.values():
         values = [entry["seeds"][s] for s in sorted(entry["seeds"])]
-        changed = {k: v for k, v in entry["flags"].items() if v is not None and v != defaults.get(k)}
-        table.append({"flags": entry["flags"], "changed": changed, "mean": statistics.fmean(values),
+        table.append({"flags": entry["flags"], "changed": entry["changed"], "mean": statistics.fmean(values),
                       "std": statistics.stdev(values) if len(values) > 1 else None, "n": len(values),
                       "seeds": {s: entry["seeds"][s] for s in sorted(entry["seeds"])}})
     table.sort(key=lambda row: (-row["mean"], len(row["changed"]), json.dumps(row["flags"], sort_keys=True)))

@@ -105,7 +105,7 @@ def test_toy_chain_chooses_on_selection_halves_and_reports_from_records(data_dir
     tune = tmp_path / "tune"
     holdout.main([str(data_dir), str(tune), "--size", "12"])
     stage1 = [toy(s, backbone=str(tiny_model_dir), data_dir=str(tune)) for s in expand(load_sweep(DEFAULTS_SWEEP))
-              if s.args["seed"] == 0 and s.args["generator_dropout"] == 0.0 and s.args["bottleneck"] == 64
+              if s.args["seed"] == 0 and s.args["generator_dropout"] == 0.0 and s.args["bottleneck"] == 16
               and s.args["generator_weight_decay"] is None]
     assert len(stage1) == 2
     result = run_sweep(stage1, tmp_path / "stage1", run_fn=train_cli, progress=False)
@@ -114,6 +114,9 @@ def test_toy_chain_chooses_on_selection_halves_and_reports_from_records(data_dir
     assert records.keep_records(tmp_path / "stage1", kept) == (2, 0)
     choice = chooser.choose(kept)
     assert choice["configurations"] == 2 and choice["split"].startswith("dev (seeded stratified half")
+    # A flag the sweep fixes away from its default is part of every configuration's change.
+    assert sorted(json.dumps(r["changed"], sort_keys=True) for r in choice["table"]) == [
+        '{"bottleneck": 16, "generator_mode": "residual"}', '{"bottleneck": 16}']
     assert json.loads(json.dumps(choice)) == chooser.choose(tmp_path / "stage1")  # the records suffice
 
     # Only the selection half counts: making the other configuration's REPORTED half perfect changes nothing,
