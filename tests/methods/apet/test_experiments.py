@@ -102,3 +102,27 @@ def test_setup_names_packing_only_when_not_the_default():
     """Default runs keep the identity they had before `--packing` existed; `off` is passed on to train."""
     assert "packing" not in Setup(tasks=["sst2"]).flags("sst2", "apet", budget=64)
     assert Setup(tasks=["sst2"], packing="off").flags("sst2", "finetune")["packing"] == "off"
+
+
+def test_replot_redraws_each_png_from_its_committed_json_without_running(tmp_path, monkeypatch):
+    from infoprompt.methods.apet.experiments.cli import replot
+
+    monkeypatch.setattr(common, "run_one", lambda flags, runs_dir: pytest.fail("replot must not train"))
+    monkeypatch.setattr(a2, "label_levels", lambda task, data_dir: LEVELS)
+    monkeypatch.setattr(common, "label_levels", lambda task, data_dir: LEVELS)
+    record = {"experiment": "A2", "setup": Setup(tasks=["sst2"]).__dict__, "tolerance": 1.0, "runs": [],
+              "curves": {"sst2": {"budgets": [16, 4096, 262144], "accuracy": [60.0, 70.0, None], "finetune": 80.0,
+                                  **LEVELS, "low_margin": 0.1, "thresholds": {"low": 16, "high": None}}}}
+    (tmp_path / "a2.json").write_text(json.dumps(record))
+    assert replot("a2", tmp_path).read_bytes()[:4] == b"\x89PNG"
+    transfer = {"experiment": "E", "setup": Setup(tasks=["sst2", "rte"]).__dict__, "budget": 64, "sources": {},
+                "matrix": {"sst2": {"sst2": 70.0, "rte": 50.0}}}
+    (tmp_path / "transfer.json").write_text(json.dumps(transfer))
+    assert replot("transfer", tmp_path).stat().st_size > 0  # levels filled in for the picture only
+    assert "levels" not in json.loads((tmp_path / "transfer.json").read_text())
+    with pytest.raises(ConfigError, match="a1.json not found"):
+        replot("a1", tmp_path)
+
+
+def test_budget_tick_labels_are_short():
+    assert [a2.budget_label(b) for b in (16, 256, 1024, 16384, 262144)] == ["16", "256", "1.02k", "16.4k", "262k"]

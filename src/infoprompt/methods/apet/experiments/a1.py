@@ -66,20 +66,23 @@ def plot(record: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     tasks = record["setup"]["tasks"]
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4 * len(tasks), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.9), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         groups = [g for g in record["groups"] if g["task"] == task]
         for i, g in enumerate(groups):
-            ax.scatter([i] * len(g["accuracies"]), g["accuracies"], color="0.6", s=12)
+            ax.scatter([i] * len(g["accuracies"]), g["accuracies"], color="0.55", s=14, zorder=3,
+                       label="one placement" if i == 0 else None)
             if g["runs"]:
-                ax.errorbar(i, g["mean"], yerr=g["std"], fmt="o", color="C0", capsize=4)
-        ax.axhline(record["levels"][task]["majority"], color="C3", ls="--", lw=1, label="majority")
+                ax.errorbar(i, g["mean"], yerr=g["std"], fmt="o", color="C0", capsize=4, zorder=2,
+                            label=r"mean $\pm$ 1 std over placements" if i == 0 else None)
+        majority = record["levels"][task]["majority"]
+        ax.axhline(majority, color="C3", ls=":", lw=1.2, label=f"majority class ({majority:.1f} %)")
         ax.set_xticks(range(len(groups)), [f"{g['group'][5:]}\n{g['budget']:,}" for g in groups], fontsize=8)
         ax.set_title(task)
         ax.set_ylabel("dev accuracy (%)")
-    if axes[0][0].get_legend_handles_labels()[0]:
-        axes[0][0].legend(fontsize=8)
-    fig.suptitle("A1: random placements per budget (mean ± std)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=7, loc="best")
+    fig.suptitle("A1: random placements per budget (x: the classic method whose size the budget copies)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

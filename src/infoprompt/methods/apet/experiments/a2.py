@@ -102,32 +102,52 @@ def markdown(record: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def budget_label(budget: float, _position=None) -> str:
+    """A compact tick label for a budget (16, 256, 1.02k, 262k): short enough that a log axis never collides."""
+    return f"{budget:.0f}" if budget < 1000 else f"{budget / 1000:.3g}k"
+
+
 def plot(record: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    budgets: set[int] = set()
     for i, (task, curve) in enumerate(record["curves"].items()):
         color = f"C{i}"
         points = [(b, a) for b, a in zip(curve["budgets"], curve["accuracy"]) if a is not None]
+        budgets |= set(curve["budgets"])
         if points:
             ax.plot(*zip(*points), "o-", color=color, label=task)
-        ax.axhline(curve["majority"], color=color, ls=":", lw=1)
+        ax.axhline(curve["majority"], color=color, ls=":", lw=1.2)
         if curve["finetune"] is not None:
             ax.axhline(curve["finetune"], color=color, ls="--", lw=1)
         for kind, marker in (("low", "v"), ("high", "^")):
             b = curve["thresholds"][kind]
             if b is not None:
                 a = dict(points)[b]
-                ax.scatter([b], [a], marker=marker, s=120, facecolors="none", edgecolors=color, linewidths=2)
+                ax.scatter([b], [a], marker=marker, s=140, facecolors="none", edgecolors=color, linewidths=2)
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(sorted(budgets)))  # ticks at the budgets tried, labelled compactly
+    ax.xaxis.set_major_formatter(FuncFormatter(budget_label))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("tunable parameters (budget, log scale)")
     ax.set_ylabel("dev accuracy (%)")
-    ax.set_title("A2: accuracy vs budget (dotted: majority, dashed: fine-tuning;\n▽ low, △ high threshold)", fontsize=9)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+    ax.set_title("A2: accuracy vs budget", fontsize=10)
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    keys = [(Line2D([], [], color="0.3", ls=":", lw=1.2), "majority class (task colour)"),
+            (Line2D([], [], color="0.3", ls="--", lw=1), "full fine-tuning (task colour)"),
+            (Line2D([], [], marker="v", color="0.3", ls="none", markerfacecolor="none", markersize=10),
+             "low threshold: first budget > majority + 1 s.e."),
+            (Line2D([], [], marker="^", color="0.3", ls="none", markerfacecolor="none", markersize=10),
+             f"high threshold: within {record['tolerance']:g} point(s) of fine-tuning")]
+    ax.legend(handles + [k[0] for k in keys], labels + [k[1] for k in keys], fontsize=7.5, loc="center left",
+              bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

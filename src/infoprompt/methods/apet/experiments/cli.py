@@ -31,7 +31,31 @@ def _budgets(text: str) -> list[int]:
     return values
 
 
+def replot(experiment: str, out_dir: Path, data_dir: str | None = None) -> Path:
+    """Redraw OUT/<experiment>.png from the committed OUT/<experiment>.json, running nothing (so a committed
+    figure regenerates from a committed file). A transfer record made before it held the tasks' majority
+    levels gets them from the data (`--data-dir`), only for the picture."""
+    import json
+
+    from infoprompt.methods.apet.experiments import a1, a2, transfer
+    from infoprompt.methods.apet.experiments.common import label_levels
+
+    stem = "transfer" if experiment == "transfer" else experiment
+    source = out_dir / f"{stem}.json"
+    if not source.is_file():
+        raise ConfigError(f"--replot: {source} not found (run the experiment first)")
+    record = json.loads(source.read_text(encoding="utf-8"))
+    if experiment == "transfer" and "levels" not in record:
+        record["levels"] = {t: label_levels(t, data_dir or record["setup"].get("data_dir"))
+                            for t in record["setup"]["tasks"]}
+    {"a1": a1.plot, "a2": a2.plot, "transfer": transfer.plot}[experiment](record, out_dir / f"{stem}.png")
+    return out_dir / f"{stem}.png"
+
+
 def cmd_apet(args: argparse.Namespace) -> int:
+    if args.replot:
+        print(f"apet {args.experiment}: redrew {replot(args.experiment, Path(args.out), args.data_dir)}")
+        return 0
     setup = _setup(args)
     out_dir, runs_dir = Path(args.out), Path(args.runs_dir)
     if args.experiment == "a1":
@@ -77,4 +101,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--budgets", default="64,256,1024,4096,16384,65536,262144", help="a2: budgets (log scale)")
     p.add_argument("--tolerance", type=float, default=1.0, help="a2: points below fine-tuning for the high threshold")
     p.add_argument("--budget", type=int, default=65536, help="transfer: the APET budget of the source runs")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw OUT/<experiment>.png from the committed OUT/<experiment>.json (no training)")
     p.set_defaults(func=cmd_apet)

@@ -11,7 +11,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from infoprompt.methods.apet.experiments.common import Setup, compact, run_one, unified_labels, write_outputs
+from infoprompt.methods.apet.experiments.common import (
+    Setup,
+    compact,
+    label_levels,
+    run_one,
+    unified_labels,
+    write_outputs,
+)
 
 
 def transfer_accuracy(run_dir: str, source: str, target: str, data_dir: str | None, backbone) -> float:
@@ -32,7 +39,8 @@ def run_transfer(setup: Setup, budget: int, out_dir: Path, runs_dir: Path) -> di
 
     for task in setup.tasks:
         unified_labels(task)  # fail before training when a task has no unified labels
-    record = {"experiment": "E", "setup": setup.__dict__, "budget": budget, "sources": {}, "matrix": {}}
+    record = {"experiment": "E", "setup": setup.__dict__, "budget": budget, "sources": {}, "matrix": {},
+              "levels": {task: label_levels(task, setup.data_dir) for task in setup.tasks}}
     backbone = None
     for source in setup.tasks:
         result = run_one(setup.flags(source, "apet", budget=budget), runs_dir)
@@ -72,18 +80,23 @@ def plot(record: dict, path: Path) -> None:
         for j, target in enumerate(tasks):
             if source in record["matrix"]:
                 grid[i, j] = record["matrix"][source][target]
-    fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    levels = record.get("levels") or {}
+    fig, ax = plt.subplots(figsize=(4.8, 4.0))
     low = float(np.nanmin(grid)) if not np.isnan(grid).all() else 40.0
     image = ax.imshow(grid, cmap="viridis", vmin=min(40.0, 5 * math.floor(low / 5)), vmax=100)
     for i in range(len(tasks)):
         for j in range(len(tasks)):
             if not np.isnan(grid[i, j]):
-                ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", color="w" if grid[i, j] < 75 else "k")
-    ax.set_xticks(range(len(tasks)), tasks)
+                below = tasks[j] in levels and grid[i, j] <= levels[tasks[j]]["majority"]
+                ax.text(j, i, f"{grid[i, j]:.1f}" + ("*" if below else ""), ha="center", va="center",
+                        color="w" if grid[i, j] < 75 else "k")
+    ax.set_xticks(range(len(tasks)), [f"{t}\n(majority {levels[t]['majority']:.1f})" if t in levels else t
+                                      for t in tasks], fontsize=8)
     ax.set_yticks(range(len(tasks)), tasks)
     ax.set_xlabel("target task")
     ax.set_ylabel("source task")
-    ax.set_title(f"E: zero-shot transfer (APET, budget {record['budget']:,})", fontsize=9)
+    ax.set_title(f"E: zero-shot transfer (APET, budget {record['budget']:,})"
+                 + ("\n* at or below the target's majority-class rate" if levels else ""), fontsize=9)
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
