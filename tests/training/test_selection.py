@@ -129,3 +129,17 @@ def test_an_early_stopped_run_resumes_as_finished(files, tiny_model_dir, tmp_pat
     again = _train(files, tiny_model_dir, tmp_path / "run", capsys, "--epochs", "6", "--lr", "1e-12", "--patience", "1",
                    "--resume")
     assert again["steps"] == first["steps"] == 4 and again["reported"] == first["reported"]
+
+
+def test_learning_curve_shows_a_single_evaluation_the_kept_step_and_the_majority_line():
+    from infoprompt.training.logging import learning_curve_figure
+
+    records = [{"type": "train", "step": 1, "total": 0.7, "losses": {}, "lr": 1e-3},
+               {"type": "eval", "step": 1, "metrics": {"accuracy": 0.6}},
+               {"type": "selection", "select_on": "dev-split", "selected_step": 1}]
+    fig = learning_curve_figure(records, "accuracy", "t", majority=0.509, level=0.7)
+    ax = fig.axes[0]
+    assert any(len(line.get_xdata()) == 1 and line.get_marker() == "o" for line in ax.lines)
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert labels == ["dev accuracy (full split)", "kept checkpoint (chosen on the selection half)",
+                      "majority class: 0.509", "convergence level: 0.7", "train loss"]

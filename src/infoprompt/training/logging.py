@@ -28,21 +28,27 @@ def read_log(path: Path) -> list[dict]:
 
 def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str = "", *,
                         majority: float | None = None, level: float | None = None) -> None:
+    """Save `learning_curve_figure` of the run's metrics log as a PNG."""
+    fig = learning_curve_figure(read_log(log_path), metric, title, majority=majority, level=level)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png_path, dpi=100)
+
+
+def learning_curve_figure(records: list[dict], metric: str, title: str = "", *, majority: float | None = None,
+                          level: float | None = None):
     """Dev metric against step (every evaluation a point, so a single evaluation still shows), the checkpoint
     the run kept, the majority-class line (`majority`: what always predicting the dev majority class scores)
-    and the task's convergence level, with the training loss (running mean) on a second axis; one legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    and the task's convergence level, with the training loss (running mean) on a second axis; one legend
+    below the axes naming every line and marker. A matplotlib Figure (no pyplot: no global state)."""
+    from matplotlib.figure import Figure
 
     from infoprompt.report.curves import draw_references, metric_label
 
-    records = read_log(log_path)
     evals = [r for r in records if r.get("type") == "eval"]
     trains = [r for r in records if r.get("type") == "train"]
     closing = next((r for r in reversed(records) if r.get("type") == "selection"), {})
-    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    fig = Figure(figsize=(6.4, 4.8))
+    ax = fig.subplots()
     name = metric_label(metric)
     ax.plot([r["step"] for r in evals], [r["metrics"][metric] for r in evals], "o-", color="C0", markersize=4,
             label=f"dev {name} (full split)")
@@ -59,9 +65,11 @@ def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str 
     if trains:
         window = max(1, len(trains) // 50)
         losses = [r["total"] for r in trains]
-        smooth = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1]) for i in range(len(losses))]
+        smooth = [sum(losses[max(0, i - window + 1): i + 1]) / len(losses[max(0, i - window + 1): i + 1])
+                  for i in range(len(losses))]
         ax2 = ax.twinx()
-        ax2.plot([r["step"] for r in trains], smooth, color="C1", alpha=0.7, label="train loss" + (f" (running mean of {window} steps)" if window > 1 else ""))
+        ax2.plot([r["step"] for r in trains], smooth, color="C1", alpha=0.7,
+                 label="train loss" + (f" (running mean of {window} steps)" if window > 1 else ""))
         ax2.set_ylabel("train loss (running mean)", color="C1")
         more_handles, more_labels = ax2.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
@@ -69,6 +77,4 @@ def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str 
     ax.set_title(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.14, 1, 1))  # the legend goes below the axes, where it hides no point
     fig.legend(handles, labels, fontsize=7.5, loc="lower center", ncol=2, frameon=False)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
+    return fig
