@@ -223,7 +223,7 @@ def plot_mean_curves(curves: list[Curve], path: str | Path, *, title: str | None
 
     if not curves:
         raise ConfigError("plot_mean_curves: no curves to plot")
-    fig = Figure(figsize=(6.4, 4.4))
+    fig = Figure(figsize=(6.4, 5.0))
     draw_mean_curves(fig.subplots(), curves, title=title, ylabel=ylabel, group_by=group_by)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -242,6 +242,7 @@ def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabe
     for curve in curves:
         key = curve.label if group_by == "label" else str(curve.args.get(group_by))
         groups.setdefault(key, []).append(curve)
+    banded = False
     for index, (name, members) in enumerate(groups.items()):
         m = mean_curve(members)
         color = f"C{index % 10}"
@@ -252,7 +253,8 @@ def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabe
         band = ~np.isnan(m.std)
         if band.any():
             ax.fill_between(m.steps[band], (m.mean - m.std)[band], (m.mean + m.std)[band], color=color, alpha=0.2,
-                            linewidth=0, label=r"$\pm 1$ sample std" if index == 0 else None)
+                            linewidth=0)
+            banded = True
     metrics = sorted({c.metric for c in curves})
     tasks = {c.task for c in curves}
     majorities = [c.majority for c in curves if c.majority is not None]
@@ -264,5 +266,12 @@ def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabe
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7.5)
+    handles, labels = ax.get_legend_handles_labels()
+    if banded:  # one legend entry for every line's shaded band
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(color="0.5", alpha=0.25))
+        labels.append(r"shaded: $\pm 1$ sample std over seeds")
+    ax.legend(handles, labels, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
+              frameon=False)
     return ax
