@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from infoprompt.backbones import Backbone
+from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
 from infoprompt.data.custom import rows_to_examples
 from infoprompt.data.example import Example
 from infoprompt.data.frames import (
@@ -33,7 +34,7 @@ from infoprompt.data.frames import (
 from infoprompt.data.readers import BadRowPolicy, read_table
 from infoprompt.data.spans import prediction_examples
 from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
-from infoprompt.data.tasks import TaskSpec, convergence_level, get_task, load_split, resolve_data_dir
+from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.export.peft import check_peft_init, init_from_peft
@@ -42,67 +43,9 @@ from infoprompt.prompting.template import Template
 from infoprompt.run import assemble_run, load_examples, resolve_lr, resolve_task  # noqa: F401  (public)
 from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
-from infoprompt.training.loop import TrainerConfig, evaluate_features, fit, predict_logits
+from infoprompt.training.loop import evaluate_features, fit, predict_logits
 from infoprompt.training.selection import scored, summary_fields
-from infoprompt.training.tracking import check_report_to, make_trackers
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; mirrors `infoprompt train` flags."""
-
-    task: str = "sst2"
-    method: str = "infoprompt"
-    backbone: str = "minilm"
-    data_dir: str | None = None
-    shots: int | None = None
-    stratified: bool = False
-    seed: int = 0
-    n_prompts: int = 4
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float | None = None  # None: the method's own default (prompts 1e-3; full fine-tuning far lower)
-    weight_decay: float = 0.0
-    schedule: str = "constant"
-    eval_every: int | None = None
-    eval_batch_size: int = 64
-    max_length: int = 128
-    readout: str = "auto"
-    backbone_dropout: str = "off"
-    output: str | None = None
-    method_options: dict = field(default_factory=dict)  # e.g. {"beta": 0.1, "gamma": 0.0}
-    # custom tasks
-    train_file: str | None = None
-    dev_file: str | None = None
-    test_file: str | None = None  # a labelled test file: the best checkpoint is scored on it after training
-    task_kind: str = "text"  # text (rows with --text-fields), or JSONL spans: relation, typing (data/spans.py)
-    text_fields: list[str] | None = None
-    label_field: str = "label"
-    verbalizer: str | dict | None = None
-    skip_bad_rows: bool = False
-    progress: bool = True
-    device: str = "cpu"
-    resume: bool = False  # continue from output/resume/ if a saved state is there, else start fresh
-    save_every: int | None = 200  # steps between resume-state saves (also after every evaluation)
-    precision: str = "fp32"  # fp32 | bf16 autocast (see training.loop.TrainerConfig)
-    compile: bool = False  # torch.compile the backbone (docs/performance.md says when it pays)
-    optimizer: str = "adamw"  # adamw | adafactor (XPrompt's settings; see training.loop.make_optimizer)
-    bucket_batches: int = 0  # >0: length-bucketed training batches (training.loop.bucketed_order)
-    packing: str = "auto"  # auto: padding-free packed training batches where exact (infoprompt.packing); off
-    # custom tasks from Python (API only): a pandas DataFrame, a datasets.Dataset or a list of dicts per split,
-    # with the same field rules as files (text_fields, label_field); see infoprompt.data.frames
-    train_data: Any = None
-    dev_data: Any = None
-    test_data: Any = None  # labelled: the best checkpoint is scored on it after training
-    # experiment tracking: tensorboard, wandb, mlflow or none, or a comma list (infoprompt.training.tracking)
-    report_to: str = "none"
-    # start from a peft adapter folder (lora, prompt, prefix; infoprompt.export.peft.init_from_peft)
-    init_from_peft: str | None = None
-    # Which split picks the kept checkpoint and which is reported (training.selection): dev-split (default:
-    # honest on every task, and early stopping gets a split to watch), test, last, or the legacy optimistic dev.
-    select_on: str = "dev-split"
-    patience: int | None = None  # evaluations without improvement on the selection split; None: 5 (0 under last)
-
+from infoprompt.training.tracking import make_trackers
 
 # Fields that may differ between a run and its resumption without changing its numbers.
 # (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
@@ -127,8 +70,11 @@ def _default_run_dir(cfg: TrainConfig) -> Path:
 
 # TrainConfig fields that records written by older versions lack, with the value those runs used.
 # Before packing existed every run was padded; before issue 17 every run kept its best full-dev evaluation
-# (and reported it) and never stopped early.
-LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0}
+# (and reported it) and never stopped early; before they were settable, warmup was 0 and clipping 1.0; an
+# ablation was recorded as its zeros in method_options.
+LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
+                   "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None,
+                   "dev_data": None, "test_data": None}
 
 
 def _resume_config(cfg: TrainConfig) -> dict:
@@ -146,23 +92,11 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
     """
     wall_start = time.perf_counter()
-    check_report_to(cfg.report_to)  # before any data or backbone is loaded
+    cfg.validate()  # every setting, before any data or backbone is loaded
+    device = resolve_device(cfg.device)
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
-    trainer_config = TrainerConfig(
-        epochs=cfg.epochs, batch_size=cfg.batch_size, lr=resolve_lr(cfg), weight_decay=cfg.weight_decay,
-        schedule=cfg.schedule, eval_every=cfg.eval_every, eval_batch_size=cfg.eval_batch_size, seed=cfg.seed,
-        progress=cfg.progress, device=cfg.device, save_every=cfg.save_every, precision=cfg.precision,
-        compile=cfg.compile, optimizer=cfg.optimizer, bucket_batches=cfg.bucket_batches,
-        select_on=cfg.select_on, patience=cfg.patience,
-    )
-    trainer_config.validate()
-    if cfg.select_on == "test" and not (bool(cfg.test_file or cfg.test_data) if cfg.task == "custom"
-                                        else get_task(cfg.task).has_test):
-        raise ConfigError(f"--select-on test: task '{cfg.task}' has no labelled test split "
-                          "(give --test-file for a custom task, or use --select-on dev-split)")
-    if cfg.resume and not cfg.output:
-        raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
+    trainer_config = TrainerConfig.of(cfg, lr=resolve_lr(cfg), device=device)
 
     def setup(method) -> dict:  # on the freshly built method, before its template is made
         meta = prepare(method) if prepare is not None else {}
@@ -207,7 +141,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "shots": cfg.shots,
         "n_prompts": cfg.n_prompts,
         "trainable_params": method.num_trainable_parameters(),
-        "train_seconds": round(time.perf_counter() - wall_start, 2),
+        "train_seconds": round(result.train_seconds, 2),
         "steps": result.steps,
         "best_step": result.best_step,
         "dev": result.best_metrics,
@@ -221,7 +155,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     if task.has_test and result.main_process:
         # The labelled test split is scored twice, at the end: with the last weights and with the kept checkpoint.
         test = score_test(task, load_examples(cfg, task, "test", data_dir, policy), method, run.template,
-                          lambda: load(run_dir, run.backbone), cfg.eval_batch_size, cfg.device)
+                          lambda: load(run_dir, run.backbone), cfg.eval_batch_size, device)
         summary["test"] = test["selected"]["metrics"]
     summary.update(summary_fields(result.selection, task.label_names, test))
     if test is not None and result.main_process:
@@ -230,6 +164,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     if policy.skipped:
         summary["skipped_rows"] = len(policy.skipped)
+    summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
 
 

@@ -1,144 +1,135 @@
-"""Command line: argument parsing only. Calls the API; maps user errors to one line and exit 2."""
+"""Command line: argument parsing only. Calls the API; maps user errors to one line and exit 2.
+
+The `train` options are generated from the configuration schema (`infoprompt.config`); the other
+commands live in their own packages and are imported only when they run, so that `infoprompt --help`
+answers without loading torch.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 
 from infoprompt.errors import InfoPromptError
 
-# Method options: flag -> (config field, type). Only flags the user gives are passed on, and a
-# flag that does not apply to the chosen method is an error rather than silently ignored.
-METHOD_FLAGS = {
-    "beta": float, "gamma": float, "negatives": int, "head_negatives": str, "head_bilinear": str,
-    "latent": int, "kl_weight": float, "nce_clamp": float, "nce_clamp_mode": str, "bottleneck": int,
-    "generator": str, "generator_input": str, "classifier_input": str, "prompt_init": str, "layout": str,
-    "generator_mode": str, "generator_dropout": float, "generator_weight_decay": float,
-    # baselines (methods/finetune, adapter, lora, bitfit, prefix)
-    "adapter_size": int, "adapter_placement": str, "lora_r": int, "lora_alpha": int, "lora_targets": str,
-    "prefix_length": int, "prefix_hidden": int,
-    # prediction on backbones with an LM head (infoprompt.families): head | label likelihood
-    "predict": str, "label_score": str, "gen_loss": str,
-    # APET (methods/apet): exact budget, operations, positions, placement seed, full-unit sizes
-    "budget": int, "apet_ops": str, "apet_positions": str, "apet_seed": int, "apet_bottleneck": int,
-    "apet_rank": int, "apet_tokens": int, "apet_preset": str,
+DESCRIPTION = """Soft prompts and parameter-efficient tuning on frozen language models: train InfoPrompt, IDPG,
+WARP, prompt tuning, APET and the LoRA/adapter/prefix/BitFit baselines on GLUE, SuperGLUE, SemEval or your own
+data; evaluate, predict, sweep, report, prune and analyse. `infoprompt COMMAND --help` lists a command's options."""
+
+# Every command: (module with add_parser(subparsers), or None for the ones defined here; one-line help).
+# The help is repeated here so the top-level listing needs no import; add one line per command.
+COMMANDS = {
+    "train": (None, "train a soft prompt (or a baseline) on a task"),
+    "evaluate": (None, "score a checkpoint on its task's dev split"),
+    "predict": (None, "predict one label per row of a CSV/TSV/JSONL file"),
+    "sweep": ("infoprompt.sweep.cli", "run a grid of training runs from a YAML/TOML file (resumable, parallel)"),
+    "report": ("infoprompt.report.cli", "tables (Markdown + CSV) and mean learning curves from a runs directory"),
+    "prune": ("infoprompt.pruning.cli", "XPrompt: prune a trained soft prompt (tokens, pieces), rewind and retrain"),
+    "analyze": ("infoprompt.analysis.cli", "prompt CMI, loss landscape, learning curves (paper Figs. 1-3)"),
+    "apet": ("infoprompt.methods.apet.experiments.cli", "APET experiments: a1 (positions), a2 (budget sweep), "
+                                                        "transfer"),
+    "bench": ("infoprompt.bench.cli", "time every method against peft: step, memory, evaluation, end to end"),
+    "export": ("infoprompt.export.cli", "export a trained run for another library (peft adapter folder)"),
+    "theory": ("infoprompt.theory.cli", "softmax-regression theory lab (derivatives, solvers, ICL shift)"),
 }
-# Each extra command lives in its own package and exposes add_parser(subparsers); add one line here.
-SUBCOMMAND_MODULES = (
-    "infoprompt.theory.cli",
-    "infoprompt.sweep.cli",
-    "infoprompt.report.cli",
-    "infoprompt.analysis.cli",
-    "infoprompt.bench.cli",
-    "infoprompt.methods.apet.experiments.cli",
-    "infoprompt.pruning.cli",
-    "infoprompt.export.cli",
-)
-ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
+GROUP_ORDER = ("task", "method", "training", "evaluation", "run", "custom task")
+# Flags of `infoprompt train` that are not run settings.
+CLI_ONLY = ("json", "quiet")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless its help already says it (the schema writes its own)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "(default" in text or action.default in (None, argparse.SUPPRESS, False):
+            return text
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
+def _metavar(spec) -> str:
+    allowed = spec.allowed()
+    if allowed is not None and len(allowed) <= 6:
+        return "{" + ",".join(map(str, allowed)) + "}"
+    return {int: "N", float: "X", list: "A[,B]"}.get(spec.kind, spec.name.upper())
+
+
+def _help(spec) -> str:
+    allowed = spec.allowed()
+    if allowed is not None and len(allowed) > 6:  # too many for the metavar: listed in the help
+        return f"{spec.help_text()}; one of: {', '.join(map(str, allowed))}"
+    return spec.help_text()
+
+
+def add_setting(group, spec) -> None:
+    """One schema setting as an option. Values stay strings here and are checked by the schema (one-line
+    errors, exit 2); an option not given is absent from the namespace, so the schema's default applies."""
+    if spec.is_switch:  # --NAME sets True; --no-NAME (a switch on by default) sets False
+        action = "store_false" if spec.option.startswith("--no-") else "store_true"
+        group.add_argument(spec.option, dest=spec.name, action=action, default=argparse.SUPPRESS,
+                           help=_help(spec))
+        return
+    group.add_argument(spec.option, dest=spec.name, default=argparse.SUPPRESS, metavar=_metavar(spec),
+                       help=_help(spec))
 
 
 def _add_train(sub) -> None:
-    from infoprompt.packing import PACKING_MODES
+    from dataclasses import fields
 
-    p = sub.add_parser("train", help="train a soft prompt on a task")
-    p.add_argument("--task", default="sst2", help="sst2, cola, rte, mrpc, semeval, superglue-{boolq,cb,copa,multirc,rte,wic,wsc}, or custom")
-    p.add_argument("--method", default="infoprompt", help="prompt, warp, idpg, infoprompt; baselines: finetune, adapter, lora, bitfit, prefix")
-    p.add_argument("--backbone", default="minilm", help="'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id / local path")
-    p.add_argument("--data-dir", help="folder with the task files (else $INFOPROMPT_DATA, else the hub)")
-    p.add_argument("--shots", type=int, help="few-shot: draw N training examples with the seed")
-    p.add_argument("--stratified", action="store_true", help="keep class balance in the few-shot draw")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-prompts", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, help="default: the method's own (1e-3 for prompts)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--schedule", default="constant", choices=["constant", "linear"])
-    p.add_argument("--eval-every", type=int, help="evaluate every N steps (default: each epoch)")
-    p.add_argument("--eval-batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--readout", default="auto", help="auto, or the backbone family's: mask, mean, mean-text, cls (encoders), answer (causal), decoder (seq2seq)")
-    p.add_argument("--backbone-dropout", default="off", choices=["off", "on"])
-    p.add_argument("--output", help="run directory (holds the best checkpoint)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true", help="end with one JSON summary line")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --output from its last saved state (after a crash or kill)")
-    p.add_argument("--save-every", type=int, default=200, help="steps between resume-state saves")
-    p.add_argument("--no-cache", action="store_true", help="recompute the prompt-free pass every step")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: autocast (GPUs)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the backbone (docs/performance.md)")
-    p.add_argument("--bucket-batches", type=int, default=0, metavar="N",
-                   help="length-bucketed training batches: sort windows of N batches by length (faster; "
-                        "changes which examples share a batch; 0 = plain shuffle)")
-    p.add_argument("--packing", default="auto", choices=PACKING_MODES,
-                   help="auto: pack shuffled training batches without padding where exact (same batches, "
-                        "faster; docs/performance.md); off: always padded")
-    p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"],
-                   help="adafactor: XPrompt's settings (constant lr, no relative step/scaling; docs/generative.md)")
-    p.add_argument("--select-on", default="dev-split", choices=["dev-split", "test", "last", "dev"],
-                   help="which split picks the kept checkpoint; the reported score never chose itself: dev-split "
-                        "(default: a seeded half of dev selects, the other half is reported), test (dev selects, "
-                        "the labelled test split is reported), last (no selection), dev (legacy, optimistic: "
-                        "dev selects and is reported)")
-    p.add_argument("--patience", type=int, metavar="N",
-                   help="stop after N evaluations without improvement on the selection split "
-                        "(default 5; 0 = never; not with --select-on last)")
-    p.add_argument("--ablation", choices=sorted(ABLATIONS), default="none",
-                   help="InfoPrompt ablations: no-head (γ=0), no-rep (β=0), no-mi (γ=β=0)")
-    for name, kind in METHOD_FLAGS.items():
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None)
-    custom = p.add_argument_group("custom task")
-    custom.add_argument("--train-file")
-    custom.add_argument("--dev-file")
-    custom.add_argument("--test-file", help="labelled test file, scored with the best dev checkpoint")
-    custom.add_argument("--task-kind", default="text", choices=["text", "relation", "typing"],
-                        help="text: rows with --text-fields; relation/typing: JSONL spans (docs/relation_extraction.md)")
-    custom.add_argument("--text-fields", help="a or a,b")
-    custom.add_argument("--label-field", default="label")
-    custom.add_argument("--verbalizer", help="LABEL=word,LABEL=word")
-    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows, and report them")
-    p.add_argument("--report-to", default="none", metavar="BACKENDS",
-                   help="experiment tracking: tensorboard, wandb, mlflow, or a comma list (default: none; "
-                        "docs/tracking.md)")
-    p.add_argument("--init-from-peft", metavar="DIR",
-                   help="start from a peft adapter folder (LORA for --method lora, PROMPT_TUNING for prompt, "
-                        "PREFIX_TUNING for prefix; docs/interop.md)")
+    from infoprompt.config import TrainConfig, method_settings, setting_of
+
+    p = sub.add_parser("train", help=COMMANDS["train"][1],
+                       description="Train one method on one task; the best dev checkpoint, metrics.jsonl and a "
+                                   "learning curve go to --output. Every option is a field of "
+                                   "infoprompt.TrainConfig (the same names in sweep files).")
+    groups = {name: p.add_argument_group(name) for name in GROUP_ORDER}
+    for f in fields(TrainConfig):
+        spec = setting_of(f)
+        if spec is None:
+            continue
+        if spec.group not in groups:
+            groups[spec.group] = p.add_argument_group(spec.group)
+        add_setting(groups[spec.group], spec)
+    method_group = p.add_argument_group("method options", "each applies to the methods in [brackets]; "
+                                                          "given to another method it is an error")
+    for spec in method_settings().values():
+        add_setting(method_group, spec)
+    output = p.add_argument_group("output")
+    output.add_argument("--json", action="store_true",
+                        help="print exactly one JSON summary line on stdout (everything else goes to stderr)")
+    output.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=cmd_train)
 
 
-def cmd_train(args) -> int:
-    from infoprompt.api import TrainConfig, train
+def train_config_from_args(args: argparse.Namespace):
+    """The TrainConfig of a parsed `infoprompt train` (checked by the schema; raises ConfigError)."""
+    from infoprompt.config import train_config_from_settings
 
-    options = {name: getattr(args, name) for name in METHOD_FLAGS if getattr(args, name) is not None}
-    options.update(ABLATIONS[args.ablation])
-    if args.no_cache:
-        options["cache_prompt_free"] = False
-    cfg = TrainConfig(
-        task=args.task, method=args.method, backbone=args.backbone, data_dir=args.data_dir, shots=args.shots,
-        stratified=args.stratified, seed=args.seed, n_prompts=args.n_prompts, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, schedule=args.schedule,
-        eval_every=args.eval_every, eval_batch_size=args.eval_batch_size, max_length=args.max_length,
-        readout=args.readout, backbone_dropout=args.backbone_dropout, output=args.output, method_options=options,
-        train_file=args.train_file, dev_file=args.dev_file, test_file=args.test_file, task_kind=args.task_kind,
-        text_fields=args.text_fields.split(",") if args.text_fields else None, label_field=args.label_field,
-        verbalizer=args.verbalizer, skip_bad_rows=args.skip_bad_rows, progress=not args.quiet and sys.stderr.isatty(),
-        device=args.device, resume=args.resume, save_every=args.save_every, precision=args.precision,
-        compile=args.compile, optimizer=args.optimizer, bucket_batches=args.bucket_batches,
-        packing=args.packing, report_to=args.report_to, init_from_peft=args.init_from_peft,
-        select_on=args.select_on, patience=args.patience,
-    )
+    given = {k: v for k, v in vars(args).items() if k not in CLI_ONLY and k not in ("func", "command")}
+    return train_config_from_settings(given, progress=not args.quiet)
+
+
+def cmd_train(args) -> int:
+    from infoprompt.api import train
+    from infoprompt.config import resolve_device
+
+    cfg = train_config_from_args(args)
+    resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded
     result = train(cfg)
     if result.skipped_rows:
         from infoprompt.data.readers import BadRowPolicy
 
         print(BadRowPolicy(True, result.skipped_rows).summary(), file=sys.stderr)
-    print(describe_result(result.summary) + f" -> {result.run_dir}")
+    human(args, describe_result(result.summary) + f" -> {result.run_dir}")
     if args.json:
-        print(json.dumps(result.summary, sort_keys=True))
+        print(json_line(result.summary))
     return 0
 
 
@@ -157,18 +148,32 @@ def describe_result(summary: dict) -> str:
         line += f"; COLLAPSED: {reported['predicted_share']:.0%} predicted '{reported['predicted_class']}'"
     if not summary["honest"]:
         line += "; optimistic: the reported split also selected"
-    return line + f"; {summary['train_seconds']}s"
+    return line + f"; {summary['train_seconds']}s training, {summary['wall_seconds']}s in all"
+
+
+def human(args, text: str) -> None:
+    """A line for people: stdout, or stderr when --json keeps stdout for the one JSON line."""
+    print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout)
+
+
+def json_line(record: dict) -> str:
+    """One line of valid JSON (non-finite numbers become null: bare NaN is not JSON)."""
+    from infoprompt.atomic_files import json_text
+
+    return json_text(record, sort_keys=True)
 
 
 def _add_evaluate(sub) -> None:
-    p = sub.add_parser("evaluate", help="score a checkpoint on its task's dev split")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data-dir")
-    p.add_argument("--dev-file", help="custom tasks: another labelled file to score")
-    p.add_argument("--skip-bad-rows", action="store_true")
+    p = sub.add_parser("evaluate", help=COMMANDS["evaluate"][1])
+    p.add_argument("--checkpoint", required=True, help="a run directory written by `infoprompt train`")
+    p.add_argument("--data-dir", help="folder with the task files (default: $INFOPROMPT_DATA, else the folder "
+                                      "the run was trained from)")
+    p.add_argument("--dev-file", help="custom tasks: another labelled file to score (default: the run's dev file)")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows, and report them")
     p.add_argument("--generate", action="store_true",
                    help="generative backbones: greedy decoding mapped to labels (unmatched = wrong, counted)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true",
+                   help="print exactly one JSON line on stdout (everything else goes to stderr)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -177,18 +182,18 @@ def cmd_evaluate(args) -> int:
 
     out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows,
                    generate=args.generate)
-    print(f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items()))
+    human(args, f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items()))
     if args.json:
-        print(json.dumps(out, sort_keys=True))
+        print(json_line(out))
     return 0
 
 
 def _add_predict(sub) -> None:
-    p = sub.add_parser("predict", help="predict one label per row of a CSV/TSV/JSONL file")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--input", required=True)
+    p = sub.add_parser("predict", help=COMMANDS["predict"][1])
+    p.add_argument("--checkpoint", required=True, help="a run directory written by `infoprompt train`")
+    p.add_argument("--input", required=True, help="CSV/TSV/JSONL rows holding the task's text fields")
     p.add_argument("--output", help="CSV/TSV/JSONL by extension (default: one label per line on stdout)")
-    p.add_argument("--skip-bad-rows", action="store_true")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip malformed rows, and report them")
     p.set_defaults(func=cmd_predict)
 
 
@@ -203,19 +208,33 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="infoprompt", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_evaluate(sub)
-    _add_predict(sub)
-    for module_name in SUBCOMMAND_MODULES:
-        importlib.import_module(module_name).add_parser(sub)
+LOCAL = {"train": _add_train, "evaluate": _add_evaluate, "predict": _add_predict}
+
+
+def _chosen_command(argv: list[str]) -> str | None:
+    """The command named in argv (the first word that is not an option), if any."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the command named in `argv` is built in full (all of them when argv is None), the
+    others are listed with their one-line help, so `infoprompt --help` imports no command module."""
+    parser = Parser(prog="infoprompt", description=DESCRIPTION)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=Parser)
+    chosen = _chosen_command(argv) if argv is not None else None
+    for name, (module, help_) in COMMANDS.items():
+        if argv is not None and name != chosen:
+            sub.add_parser(name, help=help_, add_help=False)
+        elif module is None:
+            LOCAL[name](sub)
+        else:
+            importlib.import_module(module).add_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_parsed(build_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return run_parsed(build_parser(argv).parse_args(argv))
 
 
 def run_parsed(args: argparse.Namespace) -> int:

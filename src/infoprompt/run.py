@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 
 from infoprompt.backbones import Backbone, load_backbone
+from infoprompt.config import TrainConfig
 from infoprompt.data.custom import make_custom_task, parse_verbalizer
 from infoprompt.data.example import Example
 from infoprompt.data.frames import DATA_FIELDS, frame_examples, frame_task
@@ -30,9 +30,6 @@ from infoprompt.errors import ConfigError
 from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import Feature, Template
 from infoprompt.training.checkpoint import check_backbone, read_checkpoint_config, restore_tensors
-
-if TYPE_CHECKING:  # TrainConfig lives with the public API (imported lazily: api imports this module)
-    from infoprompt.api import TrainConfig
 
 Prepare = Callable[[PromptMethod], dict]
 
@@ -131,7 +128,7 @@ def load_examples(cfg: TrainConfig, task: TaskSpec, split: str, data_dir: Path |
 def config_from_record(record: dict, **overrides) -> TrainConfig:
     """The TrainConfig a checkpoint was trained with (fields a record predates take their legacy values;
     a record without `train_config` gives what the record itself says)."""
-    from infoprompt.api import LEGACY_DEFAULTS, TrainConfig
+    from infoprompt.api import LEGACY_DEFAULTS
 
     known = {f.name for f in fields(TrainConfig)}
     cfg = {k: v for k, v in {**LEGACY_DEFAULTS, **(record.get("train_config") or {})}.items()
@@ -176,15 +173,9 @@ def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
 
 
 def method_config_of(cfg: TrainConfig) -> MethodConfig:
-    """The method's config from the run's shared flags plus its own options (unknown options: one line)."""
-    config_cls, _ = method_classes(cfg.method)
-    options = {"n_prompts": cfg.n_prompts, "readout": cfg.readout, "seed": cfg.seed, **cfg.method_options}
-    known = {f.name for f in fields(config_cls)}
-    not_for = sorted(set(options) - known)
-    if not_for:
-        flags = ", ".join("--" + n.replace("_", "-") for n in not_for)
-        raise ConfigError(f"{flags} do(es) not apply to method '{cfg.method}'")
-    return config_cls(**options)
+    """The method's config: the run's shared flags, its own options and the ablation's zeros (checked by the
+    configuration schema when `cfg` was made: an option another method has is one line, before any loading)."""
+    return cfg.method_config()
 
 
 def resolve_lr(cfg: TrainConfig) -> float:

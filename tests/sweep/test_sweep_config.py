@@ -82,18 +82,16 @@ def test_run_identity_ignores_defaults_and_spelling(tmp_path):
 
 
 def test_argv_round_trips_through_the_train_parser():
-    import argparse
-
     from infoprompt import cli
 
-    parser = argparse.ArgumentParser()
-    cli._add_train(parser.add_subparsers())  # the train command alone (build_parser loads every subcommand)
-    spec = RunSpec({"task": "rte", "method": "infoprompt", "beta": -0.5, "stratified": True, "shots": 64,
-                    "ablation": "no-head"})
-    args = parser.parse_args(spec.argv() + ["--output", "x"])
-    assert (args.task, args.method, args.beta, args.stratified, args.shots, args.ablation) == \
-        ("rte", "infoprompt", -0.5, True, 64, "no-head")
-    assert "--stratified" in spec.argv() and "--beta=-0.5" in spec.argv()
+    spec = RunSpec({"task": "rte", "method": "idpg", "bottleneck": 16, "stratified": True, "shots": 64,
+                    "cache_prompt_free": False, "text_fields": "a,b", "max_grad_norm": 0.5})
+    argv = spec.argv() + ["--output", "x"]
+    cfg = cli.train_config_from_args(cli.build_parser(argv).parse_args(argv))
+    assert (cfg.task, cfg.method, cfg.stratified, cfg.shots, cfg.max_grad_norm) == ("rte", "idpg", True, 64, 0.5)
+    assert cfg.method_options == {"bottleneck": 16, "cache_prompt_free": False} and cfg.text_fields == ["a", "b"]
+    assert "--stratified" in spec.argv() and "--no-cache" in spec.argv() and "--bottleneck=16" in spec.argv()
+    assert "--text-fields=a,b" in spec.argv()
 
 
 def test_a_run_listed_by_two_grids_appears_once(tmp_path):

@@ -11,7 +11,7 @@ Template, frozen slots and head as in `infoprompt.methods.finetune`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from torch import nn
@@ -26,9 +26,12 @@ PLACEMENTS = ("houlsby", "output")
 
 @dataclass
 class AdapterConfig(TunedBackboneConfig):
-    adapter_size: int = 64  # Houlsby et al. search {8, 64, 256}
-    adapter_placement: str = "houlsby"  # houlsby | output
-    train_layer_norm: bool = True
+    adapter_size: int = field(
+        default=64, metadata={"help": "adapter bottleneck width (Houlsby et al. search 8, 64, 256)"})
+    adapter_placement: str = field(default="houlsby", metadata={
+        "help": "houlsby (after attention and feed-forward) or output (after feed-forward only)"})
+    train_layer_norm: bool = field(
+        default=True, metadata={"help": "train the backbone's layer norms along with the adapters"})
 
     def validate(self) -> None:
         super().validate()

@@ -19,7 +19,7 @@ output rows of the labels' first tokens, so at step 0 both predictions agree.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 import torch
@@ -46,11 +46,16 @@ class MethodConfig:
 
     n_prompts: int = 4
     readout: str = "auto"  # auto, or one of the backbone family's readouts (mask, mean, cls, answer, decoder)
-    prompt_init: str = "vocab"  # vocab (sampled token embeddings) | random | text:<words>
-    layout: str = "warp"  # where prompt slots go (see infoprompt.prompting.template)
-    predict: str = "auto"  # auto | head (class-embedding head) | label (LM label likelihood; LM families)
-    label_score: str = "mean"  # label likelihood: mean (length-normalised) | sum of token log-likelihoods
-    gen_loss: str = "ce"  # ce | lm (gold verbalizer's LM loss) | both
+    prompt_init: str = field(default="vocab", metadata={
+        "help": "initial prompt values: vocab (sampled token embeddings), random, or text:<words>"})
+    layout: str = field(default="warp", metadata={
+        "help": "where the prompt slots go in the input (warp: around the text and mask; prefix: before it)"})
+    predict: str = field(default="auto", metadata={
+        "help": "auto, head (class-embedding head) or label (LM label likelihood; LM families)"})
+    label_score: str = field(default="mean", metadata={
+        "help": "label likelihood: mean (length-normalised) or sum of the label tokens' log-likelihoods"})
+    gen_loss: str = field(default="ce", metadata={
+        "help": "ce (cross-entropy over the label scores), lm (the gold verbalizer's LM loss) or both"})
 
     def validate(self) -> None:
         check_settings([

@@ -42,10 +42,13 @@ GENERATOR_MODES = ("generated", "residual")
 @dataclass
 class IDPGConfig(MethodConfig):
     layout: str = "warp"
-    bottleneck: int = 64
-    generator: str = "shared"  # shared | per_token
-    generator_input: str = "auto"  # auto | cls | readout
-    cache_prompt_free: bool = True
+    bottleneck: int = field(default=64, metadata={"help": "hidden width of the prompt generator"})
+    generator: str = field(
+        default="shared", metadata={"help": "shared (one generator for every prompt token) or per_token"})
+    generator_input: str = field(
+        default="auto", metadata={"help": "what the generator reads: auto, cls or readout (of the prompt-free pass)"})
+    cache_prompt_free: bool = field(default=True, metadata={
+        "help": "cache the prompt-free pass Phi(X) (the frozen backbone gives the same output every epoch)", "flag": "--no-cache"})
     seed: int = 0
     generator_mode: str = field(default="generated", metadata={
         "help": "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "

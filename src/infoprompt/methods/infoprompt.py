@@ -30,7 +30,7 @@ Readings of the spec built here (each alternative is an option):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -43,18 +43,25 @@ from infoprompt.methods.losses import CLAMP_MODES, clamp_loss, gaussian_kl, info
 
 @dataclass
 class InfoPromptConfig(IDPGConfig):
-    beta: float = 0.1  # weight of the representation loss −I(P; Z | X)
-    gamma: float = 0.05  # weight of the head loss −I(P; θ | X)
-    negatives: int = 32  # K for the representation loss (1 positive + K−1 negatives)
-    head_negatives: str = "32"  # K for the head loss, or "all" context tokens
-    head_bilinear: str = "trainable"  # trainable | identity
-    latent: int = 32
-    kl_weight: float = 0.1
-    nce_clamp: float | None = 2.0
-    nce_clamp_mode: str = "scale"
-    log_sigma_min: float = -2.0
-    log_sigma_max: float = 10.0
-    classifier_input: str = "bottleneck"  # bottleneck (public implementation) | z (the head reads Z directly)
+    beta: float = field(
+        default=0.1, metadata={"help": "weight of the representation loss -I(P; Z | X)", "min": 0, "max": 1000})
+    gamma: float = field(
+        default=0.05, metadata={"help": "weight of the head loss -I(P; theta | X)", "min": 0, "max": 1000})
+    negatives: int = field(default=32, metadata={"help": "K for the representation loss (1 positive + K-1 negatives)"})
+    head_negatives: str = field(default="32", metadata={"help": "K for the head loss, or 'all' context tokens"})
+    head_bilinear: str = field(
+        default="trainable", metadata={"help": "trainable or identity (fixed I/sqrt(D)) score matrix of the head loss"})
+    latent: int = field(default=32, metadata={"help": "size of the variational bottleneck on Z"})
+    kl_weight: float = field(
+        default=0.1, metadata={"help": "weight of the KL term on the bottleneck", "min": 0, "max": 1000})
+    nce_clamp: float | None = field(
+        default=2.0, metadata={"help": "per-example bound on the InfoNCE terms (none: unbounded)", "above": 0})
+    nce_clamp_mode: str = field(
+        default="scale", metadata={"help": "how the bound acts: scale, hard or none (see methods/losses.py)"})
+    log_sigma_min: float = field(default=-2.0, metadata={"help": "lower clamp of the bottleneck's log sigma"})
+    log_sigma_max: float = field(default=10.0, metadata={"help": "upper clamp of the bottleneck's log sigma"})
+    classifier_input: str = field(default="bottleneck", metadata={
+        "help": "bottleneck (the public implementation) or z (the head reads Z directly)"})
 
     def validate(self) -> None:
         super().validate()

@@ -9,7 +9,7 @@ follows `--backbone-dropout` like every other method. Template, frozen slots and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from torch import nn
@@ -21,9 +21,10 @@ from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 @dataclass
 class LoRAConfig(TunedBackboneConfig):
-    lora_r: int = 8  # Hu et al., RoBERTa-base on GLUE: r = 8, alpha = 8
-    lora_alpha: int = 8
-    lora_targets: str = ""  # comma-separated module names; empty = peft's default for the model type
+    lora_r: int = field(default=8, metadata={"help": "LoRA rank (Hu et al., RoBERTa-base on GLUE: r = 8)"})
+    lora_alpha: int = field(default=8, metadata={"help": "LoRA scaling alpha"})
+    lora_targets: str = field(
+        default="", metadata={"help": "comma-separated module names (empty: peft's default for the model type)"})
 
     def validate(self) -> None:
         super().validate()

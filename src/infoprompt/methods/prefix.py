@@ -10,7 +10,7 @@ and head as in `infoprompt.methods.finetune`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from torch import nn
@@ -23,8 +23,10 @@ from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 @dataclass
 class PrefixConfig(TunedBackboneConfig):
-    prefix_length: int = 16  # P-tuning v2 finds short prefixes (<= 20) enough for simple classification
-    prefix_hidden: int = 0  # 0: no reparameterisation (P-tuning v2); H > 0: MLP with hidden size H
+    prefix_length: int = field(
+        default=16, metadata={"help": "prefix tokens per layer (P-tuning v2: <= 20 is enough for classification)"})
+    prefix_hidden: int = field(
+        default=0, metadata={"help": "0: no reparameterisation (P-tuning v2); H > 0: an MLP with hidden size H"})
 
     def validate(self) -> None:
         super().validate()

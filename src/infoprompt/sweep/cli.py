@@ -12,6 +12,7 @@ from infoprompt.errors import ConfigError
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from infoprompt.sweep import expand, load_sweep, run_sweep
+    from infoprompt.sweep.config import check_runs
     from infoprompt.sweep.rundir import existing_run_dirs, find_run_dir, run_state
 
     config = load_sweep(args.file)
@@ -19,6 +20,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if not runs_dir:
         raise ConfigError(f"{args.file}: no runs directory: give --runs-dir or a top-level 'runs_dir' key")
     specs = expand(config)
+    check_runs(specs, args.file, check_files=not args.runner)  # the whole sweep, before its first run
     if args.dry_run:
         states: dict[str, int] = {}
         existing = existing_run_dirs(Path(runs_dir))

@@ -23,10 +23,13 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infoprompt.errors import ConfigError
 from infoprompt.sweep.flags import resolve_key
+
+if TYPE_CHECKING:
+    from infoprompt.sweep.grid import RunSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -190,3 +193,39 @@ def _validate(path: Path, data: Any, locate) -> SweepConfig:
     description = data.get("description")
     return SweepConfig(path=path, grids=grids, fixed=fixed, runs_dir=runs_dir,
                        description=str(description) if description is not None else None)
+
+
+# --- the whole sweep, before its first run --------------------------------------------------------
+
+
+def check_runs(specs: list[RunSpec], path: str | Path, check_files: bool = True) -> None:
+    """Every run of the sweep checked by the configuration schema (ranges, method options, conflicts) and,
+    with `check_files`, its data folder and files found; the first problem is one ConfigError naming the
+    sweep file and the run. Nothing starts unless the whole sweep is valid. Devices are not checked:
+    a sweep may be written on one machine for another (`device: cuda` checked on a laptop)."""
+    from infoprompt.config import train_config_from_settings
+
+    checked_dirs: set[str | None] = set()
+    for spec in specs:
+        try:
+            cfg = train_config_from_settings(spec.flags)
+            if check_files:
+                _check_data(cfg, checked_dirs)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: run {spec.name}: {err}") from None
+
+
+def _check_data(cfg, checked_dirs: set) -> None:
+    """The run's data folder ($INFOPROMPT_DATA included) or custom files exist, as `infoprompt train` will
+    look for them from this working directory."""
+    from infoprompt.data.tasks import resolve_data_dir
+
+    if cfg.task != "custom":
+        if cfg.data_dir not in checked_dirs:
+            resolve_data_dir(cfg.data_dir)
+            checked_dirs.add(cfg.data_dir)
+        return
+    for name in ("train_file", "dev_file", "test_file"):
+        value = getattr(cfg, name)
+        if value and not Path(value).expanduser().is_file():
+            raise ConfigError(f"--{name.replace('_', '-')}: no such file '{value}'")

@@ -25,6 +25,9 @@ NAME_HEAD = ("task", "method", "n_prompts", "shots", "seed")
 NAME_SKIP = frozenset({"data_dir", "train_file", "dev_file", "test_file", "text_fields", "label_field", "verbalizer",
                        "device", "backbone"})
 NAME_MAX = 110
+# Values that were the train default when runs were first named: leaving them out of the identity keeps
+# older runs' names (`device: cpu` was the default before `auto`). They are still passed to the run.
+IDENTITY_NEUTRAL = {"device": "cpu"}
 
 
 @dataclass
@@ -38,8 +41,12 @@ class RunSpec:
         self.flags = {k: v for k, v in sorted(self.flags.items()) if v is not None and v != defaults.get(k)}
 
     @property
+    def identity(self) -> dict[str, Any]:
+        return {k: v for k, v in self.flags.items() if IDENTITY_NEUTRAL.get(k, object()) != v}
+
+    @property
     def hash(self) -> str:
-        canonical = json.dumps(self.flags, sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self.identity, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:HASH_CHARS]
 
     @property
@@ -52,7 +59,7 @@ class RunSpec:
         args = self.args
         head = [str(args["task"]), str(args["method"]), f"np{args['n_prompts']}",
                 f"shots{args['shots']}" if args["shots"] else "full", f"seed{args['seed']}"]
-        extra = [f"{k}-{_short(v)}" for k, v in self.flags.items() if k not in NAME_HEAD and k not in NAME_SKIP]
+        extra = [f"{k}-{_short(v)}" for k, v in self.identity.items() if k not in NAME_HEAD and k not in NAME_SKIP]
         readable = _safe("_".join(head + extra))[:NAME_MAX].rstrip("_-.")
         return f"{readable}_{self.hash}"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from infoprompt.atomic_files import atomic_write_json
+from infoprompt.atomic_files import atomic_write_json, json_text
 from infoprompt.errors import ConfigError
 from infoprompt.sweep.grid import HASH_CHARS, RunSpec
 
@@ -130,7 +130,7 @@ def read_attempts(run_dir: Path) -> list[dict]:
 def append_attempt(run_dir: Path, event: str, **fields) -> None:
     record = {"event": event, "time": round(time.time(), 3), "pid": os.getpid(), "host": socket.gethostname(), **fields}
     with (run_dir / ATTEMPTS).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=True) + "\n")
+        fh.write(json_text(record, sort_keys=True) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 

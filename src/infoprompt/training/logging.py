@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from infoprompt.atomic_files import json_text
+
 
 class JsonlLog:
     """Append-only; each record is flushed so a killed run keeps its log up to the last step."""
@@ -15,7 +17,7 @@ class JsonlLog:
         self._fh = path.open("a", encoding="utf-8")
 
     def write(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, sort_keys=True) + "\n")
+        self._fh.write(json_text(record, sort_keys=True) + "\n")
         self._fh.flush()
 
     def close(self) -> None:

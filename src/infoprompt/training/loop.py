@@ -16,11 +16,13 @@ from pathlib import Path
 
 import torch
 
+from infoprompt.config import TrainerConfig, resolve_device
 from infoprompt.errors import ConfigError, TrainingDivergedError
 from infoprompt.evaluation.metrics import compute_metrics
 from infoprompt.prompting.template import Feature, collate
 from infoprompt.training.checkpoint import atomic_write_bytes
 from infoprompt.training.logging import JsonlLog
+from infoprompt.training.progress import progress_bar
 from infoprompt.training.resume import (
     LoopPosition,
     clear_training_state,
@@ -29,52 +31,7 @@ from infoprompt.training.resume import (
     save_training_state,
 )
 from infoprompt.training.seeding import seed_everything
-from infoprompt.training.selection import DEFAULT_SELECT_ON, Protocol, resolve_patience, selection_record
-
-PRECISIONS = ("fp32", "bf16")
-OPTIMIZERS = ("adamw", "adafactor")
-
-
-@dataclass
-class TrainerConfig:
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "constant"  # constant | linear (decay to 0)
-    warmup_ratio: float = 0.0
-    max_grad_norm: float | None = 1.0
-    eval_every: int | None = None  # steps; None = once per epoch
-    eval_batch_size: int = 64
-    save_every: int | None = 200  # steps between resume-state saves (also saved after every evaluation)
-    seed: int = 0
-    progress: bool = True
-    device: str = "cpu"
-    precision: str = "fp32"  # fp32 | bf16 (autocast around every forward; weights and optimizer stay fp32)
-    compile: bool = False  # torch.compile the backbone (pays only for long runs; see docs/performance.md)
-    optimizer: str = "adamw"  # adamw | adafactor (see make_optimizer)
-    bucket_batches: int = 0  # >0: length-bucketed training batches (see bucketed_order); 0 keeps the plain shuffle
-    select_on: str = DEFAULT_SELECT_ON  # which split picks the checkpoint (training.selection)
-    patience: int | None = None  # evaluations without improvement before stopping; None: the protocol's default
-
-    def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.eval_every is None or self.eval_every >= 1, f"--eval-every must be >= 1, got {self.eval_every}"),
-            (self.save_every is None or self.save_every >= 1, f"--save-every must be >= 1, got {self.save_every}"),
-            (self.eval_batch_size >= 1, f"--eval-batch-size must be >= 1, got {self.eval_batch_size}"),
-            (self.schedule in ("constant", "linear"), f"--schedule must be constant or linear, got '{self.schedule}'"),
-            (0 <= self.warmup_ratio < 1, f"--warmup-ratio must be in [0, 1), got {self.warmup_ratio}"),
-            (self.precision in PRECISIONS, f"--precision must be one of {PRECISIONS}, got '{self.precision}'"),
-            (self.optimizer in OPTIMIZERS, f"--optimizer must be one of {OPTIMIZERS}, got '{self.optimizer}'"),
-            (self.bucket_batches >= 0, f"--bucket-batches must be >= 0, got {self.bucket_batches}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        resolve_patience(self.select_on, self.patience)
+from infoprompt.training.selection import Protocol, resolve_patience, selection_record
 
 
 @dataclass
@@ -114,31 +71,55 @@ def eval_batches(method, features: list[Feature], batch_size: int, device: str |
 
 
 def predict_logits(method, features: list[Feature], batch_size: int = 64, device: str | torch.device = "cpu",
-                   precision: str = "fp32", batches: list | None = None) -> torch.Tensor:
+                   precision: str = "fp32", batches: list | None = None, progress: bool = False,
+                   desc: str = "dev") -> torch.Tensor:
     """Logits for `features` in their given order; batches are formed by length to cut padding.
 
-    `batches` (from `eval_batches`) skips re-collating when the same features are scored repeatedly.
+    `batches` (from `eval_batches`) skips re-collating when the same features are scored repeatedly;
+    `progress` shows a bar (or periodic lines without a terminal) while they are scored.
     """
     device = torch.device(device)
     batches = batches if batches is not None else eval_batches(method, features, batch_size, device)
     out = [None] * len(features)
     was_training = method.training
     method.eval()
-    with torch.inference_mode(), autocast(device, precision):
-        for rows, batch in batches:
-            logits = method(batch).logits.float().cpu()
-            for row, i in enumerate(rows):
-                out[i] = logits[row]
+    bar = progress_bar(len(features), desc, "ex", progress)
+    try:
+        with torch.inference_mode(), autocast(device, precision):
+            for rows, batch in batches:
+                logits = method(batch).logits.float().cpu()
+                for row, i in enumerate(rows):
+                    out[i] = logits[row]
+                bar.update(len(rows))
+    finally:
+        bar.close()
     method.train(was_training)
     return torch.stack(out) if out else torch.empty(0)
 
 
+def scores_of(logits: torch.Tensor, features: list[Feature], metrics: list[str],
+              rows: list[int] | None = None) -> dict[str, float]:
+    """The task's metrics for `logits` (one row per feature), over `rows` only when given."""
+    rows = list(range(len(features))) if rows is None else rows
+    labels = [features[i].label for i in rows]
+    groups = [getattr(features[i], "group", None) for i in rows]
+    predictions = logits[rows].argmax(-1).tolist() if rows else []
+    return compute_metrics(metrics, labels, predictions, groups if any(groups) else None)
+
+
 def evaluate_features(method, features: list[Feature], metrics: list[str], batch_size: int, device="cpu",
-                      precision: str = "fp32", batches: list | None = None) -> dict[str, float]:
-    logits = predict_logits(method, features, batch_size, device, precision, batches)
-    labels = [f.label for f in features]
-    groups = [getattr(f, "group", None) for f in features]
-    return compute_metrics(metrics, labels, logits.argmax(-1).tolist(), groups if any(groups) else None)
+                      precision: str = "fp32", batches: list | None = None, progress: bool = False) -> dict[str, float]:
+    logits = predict_logits(method, features, batch_size, device, precision, batches, progress)
+    return scores_of(logits, features, metrics)
+
+
+def eval_subset(n_dev: int, size: int | None, seed: int) -> list[int] | None:
+    """The fixed dev rows in-training evaluations score (`--eval-subsample`): a seeded draw, in file order.
+    None when there is no subsample (not asked for, or not smaller than the split)."""
+    if size is None or size >= n_dev:
+        return None
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + 7_919)
+    return sorted(torch.randperm(n_dev, generator=generator)[:size].tolist())
 
 
 class NonFiniteLoss(Exception):
@@ -356,7 +337,8 @@ def _state_config(config: TrainerConfig, resume_config: dict | None, n_train: in
     free = ("progress", "device", "save_every", "compile")
     # Values older states lack: they were saved before the option existed, under the behaviour named here
     # (states saved before issue 17 selected on, and reported, the full dev split and never stopped early).
-    implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0, "select_on": "dev", "patience": 0}
+    implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0, "select_on": "dev", "patience": 0,
+                "eval_subsample": None}
     resolved = {**asdict(config), "patience": resolve_patience(config.select_on, config.patience)}
     trainer = {k: v for k, v in resolved.items() if k not in free and implicit.get(k, object()) != v}
     return json.loads(json.dumps({**(resume_config or {}), "n_train": n_train, "n_dev": n_dev, "trainer": trainer}))
@@ -398,11 +380,13 @@ def fit(
     `trackers` (training.tracking.Trackers) receive every log record too (--report-to).
     """
     config.validate()
+    if config.lr is None:
+        raise ConfigError("TrainerConfig.lr is None: give a learning rate (api.resolve_lr gives the method's own)")
     if not train_features:
         raise ConfigError("no training examples")
-    sync = GradientSync(config.device) if GradientSync.active() else None
+    sync = GradientSync(resolve_device(config.device)) if GradientSync.active() else None
     main = sync is None or sync.rank == 0
-    device = sync.device if sync is not None else torch.device(config.device)
+    device = sync.device if sync is not None else torch.device(resolve_device(config.device))
     method.to(device)
     if config.compile:
         method.backbone.compile()  # in place: parameter names (and so checkpoints) are unchanged
@@ -436,7 +420,7 @@ def fit(
     log = JsonlLog(run_dir / "metrics.jsonl") if main else _NoLog()
     if main and trackers is not None:
         log = trackers.attach(log)
-    progress = _progress(total_steps, config.progress and main, initial=pos.step)
+    progress = progress_bar(total_steps, "train", "step", config.progress and main, initial=pos.step)
     dev_batches: list | None = None  # collated once, on the first evaluation
     protocol = make_protocol(config, dev_features, metrics, primary_metric)
 
@@ -444,30 +428,69 @@ def fit(
         if main:
             save_training_state(run_dir, method, optimizer, scheduler, pos, state_config)
 
-    def run_eval(epoch: int) -> None:
+    subset = eval_subset(len(dev_features), config.eval_subsample, config.seed)  # --eval-subsample rows
+    chooser = protocol if subset is None else make_protocol(config, [dev_features[i] for i in subset], metrics,
+                                                            primary_metric)
+    subset_batches: list | None = None
+
+    def compared(record: dict) -> dict:
+        """The fields evaluations are compared on: the subsample's when there is one (every evaluation has it)."""
+        return record.get("subset", record)
+
+    def full_record() -> dict:
+        """Every dev example scored (the protocol's fields), plus the subsample's fields when there is one."""
         nonlocal dev_batches
-        if not main:
-            return
         if dev_batches is None:
             dev_batches = eval_batches(method, dev_features, config.eval_batch_size, device)
-        logits = predict_logits(method, dev_features, config.eval_batch_size, device, config.precision, dev_batches)
-        record = {"type": "eval", "step": pos.step, "epoch": epoch, **protocol.score(logits.argmax(-1).tolist())}
+        logits = predict_logits(method, dev_features, config.eval_batch_size, device, config.precision, dev_batches,
+                                config.progress)
+        predictions = logits.argmax(-1).tolist()
+        record = protocol.score(predictions)
+        if subset is not None:
+            record["subset"] = chooser.score([predictions[i] for i in subset])
+        return record
+
+    def run_eval(epoch: int, final: bool) -> None:
+        """Score dev and keep the checkpoint if the protocol prefers it. With --eval-subsample, in-training
+        evaluations score (and compare on) the fixed subsample; the last evaluation, and every evaluation
+        whose checkpoint is kept or that stops the run early, are scored on the full dev split too, so the
+        kept and reported scores are full-split scores."""
+        nonlocal subset_batches
+        if not main:
+            return
+        if subset is None or final:
+            fields = full_record()
+        else:
+            if subset_batches is None:
+                subset_batches = eval_batches(method, [dev_features[i] for i in subset], config.eval_batch_size,
+                                              device)
+            logits = predict_logits(method, [dev_features[i] for i in subset], config.eval_batch_size, device,
+                                    config.precision, subset_batches, config.progress)
+            fields = chooser.score(logits.argmax(-1).tolist())
+        record = {"type": "eval", "step": pos.step, "epoch": epoch, **fields}
+        if subset is not None:
+            record["subsample"] = len(subset)
+        kept = next((r for r in pos.history if r.get("type") == "eval" and r["step"] == pos.best_step), None)
+        better = chooser.is_better(compared(record), compared(kept) if pos.best and kept else None)
+        stops = chooser.should_stop([compared(r) for r in pos.history] + [compared(record)])
+        keeps = better and chooser.select_on != "last"  # under `last` only the final evaluation is kept
+        if "subset" not in record and subset is not None and (keeps or stops):
+            record = {**record, **full_record()}  # the subsample's fields move under "subset"
         scores = record["metrics"]
         log.write(record)
-        kept = next((r for r in pos.history if r.get("type") == "eval" and r["step"] == pos.best_step), None)
         pos.history.append(record)
-        if protocol.is_better(record, kept if pos.best else None):
+        if better:
             pos.best, pos.best_step = scores, pos.step
             if on_best is not None:
                 on_best(scores, pos.step)
-        progress.set_postfix({f"dev_{primary_metric}": f"{scores[primary_metric]:.4f}",
+        progress.set_postfix({f"dev_{primary_metric}": f"{compared(record)['metrics'][primary_metric]:.4f}",
                               "kept_step": pos.best_step})
 
     def stop_early(evaluated: bool) -> bool:
         """Early stopping, decided on rank 0 (the only one that evaluates) and shared with every rank."""
         if not evaluated:
             return False
-        stop = main and protocol.should_stop(pos.history)
+        stop = main and chooser.should_stop([compared(r) for r in pos.history])
         return sync.share(stop) if sync is not None else stop
 
     lengths = [len(f.input_ids) for f in train_features] if config.bucket_batches else []  # once, not per epoch
@@ -501,13 +524,14 @@ def fit(
                     })
                 progress.update(1)
                 evaluated = False
+                last_step = pos.step == total_steps
                 if config.eval_every and pos.step % config.eval_every == 0:
-                    run_eval(pos.epoch + 1)
+                    run_eval(pos.epoch + 1, final=last_step)
                     method.train()
                     evaluated = True
                 end_of_epoch = pos.batch_in_epoch == batches_per_epoch
                 if end_of_epoch and not evaluated and (not config.eval_every or pos.epoch == config.epochs - 1):
-                    run_eval(pos.epoch + 1)
+                    run_eval(pos.epoch + 1, final=last_step)
                     evaluated = True
                 if end_of_epoch:
                     pos.epoch, pos.batch_in_epoch = pos.epoch + 1, 0
@@ -553,10 +577,3 @@ def truncate_log(path: Path, step: int) -> None:
         if record.get("step", 0) <= step:
             kept.append(line + "\n")
     atomic_write_bytes(path, "".join(kept).encode("utf-8"))
-
-
-def _progress(total: int, enabled: bool, initial: int = 0):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, disable=not enabled, desc="train", unit="step", dynamic_ncols=True,
-                leave=False)

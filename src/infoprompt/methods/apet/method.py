@@ -11,7 +11,7 @@ placement, are in the run summary (`run_report`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -29,14 +29,20 @@ from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 @dataclass
 class APETConfig(TunedBackboneConfig):
-    budget: int = 0  # exact number of tunable parameters inserted (0: every chosen site in full)
-    apet_ops: str = "add,plug,concat"  # comma list of: add, param, plug, lowrank, concat, prompt
-    apet_positions: str = "random"  # random | random:REGEX | REGEX (module or parameter names)
-    apet_seed: int = 0  # the placement draw (the run's --seed draws initial values and data order)
-    apet_bottleneck: int = 64  # hidden units of a full PLUG unit (Houlsby et al.'s 64)
-    apet_rank: int = 8  # rank of a full low-rank unit (LoRA's r = 8)
-    apet_tokens: int = 4  # prefix tokens of a full CONCAT unit
-    apet_preset: str = ""  # prompt | bitfit | lora | adapter: the classic method's positions (overrides ops/positions)
+    budget: int = field(
+        default=0, metadata={"help": "exact number of tunable parameters inserted (0: every chosen site in full)"})
+    apet_ops: str = field(default="add,plug,concat", metadata={
+        "help": "comma list of operations: add, param, plug, lowrank, concat, prompt"})
+    apet_positions: str = field(default="random", metadata={
+        "help": "where units go: random, random:REGEX or REGEX (module or parameter names)"})
+    apet_seed: int = field(
+        default=0, metadata={"help": "seed of the placement draw (--seed draws initial values and data order)"})
+    apet_bottleneck: int = field(
+        default=64, metadata={"help": "hidden units of a full PLUG unit (Houlsby et al.'s 64)"})
+    apet_rank: int = field(default=8, metadata={"help": "rank of a full low-rank unit (LoRA's r = 8)"})
+    apet_tokens: int = field(default=4, metadata={"help": "prefix tokens of a full CONCAT unit"})
+    apet_preset: str = field(default="", metadata={
+        "help": "prompt, bitfit, lora or adapter: that classic method's positions (overrides ops and positions)"})
 
     def validate(self) -> None:
         super().validate()

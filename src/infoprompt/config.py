@@ -1,0 +1,532 @@
+"""One configuration schema: the settings of a training run, each with its help, default and checks.
+
+`TrainConfig`'s dataclass fields are the single source of truth. From them come
+- the `infoprompt train` options (`add_train_options`: flag, type, choices, help and default),
+- the sweep schema (`infoprompt.sweep.flags` reads `train_settings()`),
+- the API checks (`TrainConfig(...)` validates itself on construction).
+Method options (beta, gamma, lora_r, ...) are the fields of the method config dataclasses
+(`infoprompt.methods.*Config`); `method_settings()` turns them into the same kind of settings, so a
+field added to a method is a flag, a sweep key and a checked API option at once.
+
+The training loop's own settings are the `TrainerConfig` base class below: `TrainConfig` extends it,
+and the API derives the loop's config from a run's config field by field (`TrainerConfig.of`).
+
+This module imports neither torch nor transformers at import time (the CLI's `--help` stays fast);
+checks that need them (methods, devices, the backbone's length limit) import them when they run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from infoprompt.errors import ConfigError
+
+SEED_MAX = 2**32 - 1  # numpy and torch seeds are unsigned 32-bit
+INT_MAX = 2**31 - 1  # no count or size in this toolkit is meaningfully larger
+ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
+            choices: tuple | Callable[[], tuple] | None = None, min: float | None = None, max: float | None = None,
+            above: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
+            group: str = "training", kind: type | None = None, default_text: str | None = None,
+            accepts: tuple[type, ...] = ()):
+    """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
+
+    `accepts`: Python-only types taken as they are from API callers (a verbalizer dict)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
+            "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option of the schema: how it is spelled, typed, bounded and explained."""
+
+    name: str
+    kind: type  # int, float, str, bool, list (comma-separated strings)
+    default: Any
+    help: str
+    nullable: bool = False
+    choices: tuple | Callable[[], tuple] | None = None
+    min: float | None = None
+    max: float | None = None
+    above: float | None = None  # strict lower bound
+    below: float | None = None  # strict upper bound
+    flag: str | None = None
+    group: str = "training"
+    default_text: str | None = None
+    accepts: tuple[type, ...] = ()
+
+    @property
+    def option(self) -> str:
+        """The flag; a switch that is on by default is spelled --no-NAME (it sets False)."""
+        if self.flag:
+            return self.flag
+        return ("--no-" if self.kind is bool and self.default is True else "--") + self.name.replace("_", "-")
+
+    @property
+    def is_switch(self) -> bool:
+        return self.kind is bool
+
+    def allowed(self) -> tuple | None:
+        return self.choices() if callable(self.choices) else self.choices
+
+    def parse(self, text: str) -> Any:
+        """A command-line string to a value of this setting's type (argparse's `type=`)."""
+        if self.kind is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
+        if self.kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in ("true", "false"):
+                raise ValueError(f"expected true or false, got '{text}'")
+            return lowered == "true"
+        if self.kind is int:
+            number = float(text)  # accepts 1e3; rejected below when not integral
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError(f"expected an integer, got '{text}'")
+            return int(number)
+        return self.kind(text)
+
+    def check(self, value: Any) -> Any:
+        """`value` checked (and, for int-valued floats and numeric strings, converted); raises ConfigError."""
+        option = self.option
+        if value is None:
+            if self.nullable:
+                return None
+            raise ConfigError(f"{option} must be given (got None)")
+        if self.accepts and isinstance(value, self.accepts):
+            return value
+        if isinstance(value, str) and self.nullable and value.strip().lower() in ("none", "null"):
+            return None
+        if isinstance(value, str) and self.kind not in (str, list, bool):
+            try:
+                value = self.parse(value)
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"{option}: invalid value {value!r} ({err})") from None
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{option} is a switch: true or false, got {value!r}")
+            return value
+        if isinstance(value, bool):
+            raise ConfigError(f"{option} takes a {self.kind.__name__}, got the boolean {value!r}")
+        if self.kind is int:
+            if isinstance(value, float) and math.isfinite(value) and value == int(value):
+                value = int(value)
+            if not isinstance(value, int):
+                raise ConfigError(f"{option} must be an integer, got {value!r}")
+        elif self.kind is float:
+            if not isinstance(value, (int, float)):
+                raise ConfigError(f"{option} must be a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ConfigError(f"{option} must be a finite number, got {value}")
+        elif self.kind is list:
+            if isinstance(value, str):
+                value = self.parse(value)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{option} must be a list of names (a or a,b), got {value!r}")
+            value = list(value)
+        elif self.kind is str and not isinstance(value, str):
+            raise ConfigError(f"{option} must be a string, got {value!r}")
+        self._check_bounds(value)
+        allowed = self.allowed()
+        if allowed is not None and value not in allowed:
+            raise ConfigError(f"{option}: '{value}' is not one of: {', '.join(map(str, allowed))}")
+        return value
+
+    def _check_bounds(self, value: Any) -> None:
+        if self.kind not in (int, float):
+            return
+        low = self.min if self.min is not None else (-INT_MAX if self.kind is int else None)
+        high = self.max if self.max is not None else (INT_MAX if self.kind is int else None)
+        if low is not None and value < low:
+            raise ConfigError(f"{self.option} must be >= {low}, got {value}")
+        if high is not None and value > high:
+            raise ConfigError(f"{self.option} must be <= {high}, got {value}")
+        if self.above is not None and not value > self.above:
+            raise ConfigError(f"{self.option} must be > {self.above}, got {value}")
+        if self.below is not None and not value < self.below:
+            raise ConfigError(f"{self.option} must be < {self.below}, got {value}")
+
+    def help_text(self) -> str:
+        """The help with its default, as `--help` shows it."""
+        shown = self.default_text if self.default_text is not None else _show(self.default)
+        return f"{self.help} (default: {shown})"
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    return str(value) if value != "" else "none"
+
+
+_KINDS = {"int": int, "float": float, "str": str, "bool": bool, "list[str]": list}
+
+
+def setting_of(f: dataclasses.Field) -> Setting | None:
+    """The Setting a dataclass field describes, or None for fields that are not options (Python-only values)."""
+    meta = f.metadata
+    if meta.get("cli") is False:
+        return None
+    annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    parts = [p.strip() for p in annotation.split("|")]
+    nullable = "None" in parts
+    kind = meta.get("kind") or _KINDS.get(next((p for p in parts if p != "None"), ""))
+    if kind is None:
+        return None
+    default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING
+                                                          else None)
+    return Setting(f.name, kind, default, meta.get("help", ""), nullable, meta.get("choices"), meta.get("min"),
+                   meta.get("max"), meta.get("above"), meta.get("below"), meta.get("flag"),
+                   meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()))
+
+
+def _tasks() -> tuple:
+    from infoprompt.data.tasks import list_tasks
+
+    return (*list_tasks(), "custom")
+
+
+def _methods() -> tuple:
+    import infoprompt.methods  # noqa: F401  (registration)
+    from infoprompt.methods.base import _METHODS  # every registered name, including gen-prompt/gen-warp
+
+    return tuple(sorted(_METHODS))
+
+
+def _select_on() -> tuple:
+    from infoprompt.training.selection import SELECT_ON
+
+    return SELECT_ON
+
+
+def _packing_modes() -> tuple:
+    from infoprompt.packing import PACKING_MODES
+
+    return PACKING_MODES
+
+
+@dataclass
+class TrainerConfig:
+    """The training loop's settings (the loop knows nothing else about a run)."""
+
+    epochs: int = setting(30, "passes over the training set", min=1, max=1_000_000)
+    batch_size: int = setting(8, "training examples per optimizer step", min=1, max=1_000_000)
+    lr: float | None = setting(None, "learning rate", above=0, max=1e3,
+                               default_text="the method's own: 1e-3 for prompt methods, lower for fine-tuning")
+    weight_decay: float = setting(0.0, "AdamW/Adafactor weight decay", min=0, max=1e3)
+    schedule: str = setting("constant", "learning-rate schedule (linear: decay to 0 at the last step)",
+                            choices=("constant", "linear"))
+    warmup_ratio: float = setting(0.0, "fraction of the steps spent warming the learning rate up from 0",
+                                  min=0, below=1)
+    max_grad_norm: float | None = setting(1.0, "clip the gradient norm to this (none: no clipping)", above=0,
+                                          max=1e9)
+    eval_every: int | None = setting(None, "evaluate every N steps", min=1, group="evaluation",
+                                     default_text="once per epoch")
+    eval_batch_size: int = setting(64, "examples per evaluation batch", min=1, max=1_000_000, group="evaluation")
+    eval_subsample: int | None = setting(
+        None, "score in-training evaluations on a fixed seeded subset of N dev examples (the final and the "
+              "selected checkpoint's scores always use the full dev split)", min=2, group="evaluation",
+        default_text="the full dev split")
+    save_every: int | None = setting(200, "steps between resume-state saves (also saved after every evaluation)",
+                                     min=1, group="run")
+    seed: int = setting(0, "seed of the few-shot draw, the initial values and the data order", min=0, max=SEED_MAX)
+    progress: bool = setting(True, "progress bars", cli=False)
+    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", group="run")
+    precision: str = setting("fp32", "bf16: autocast around every forward (weights and optimizer stay fp32)",
+                             choices=("fp32", "bf16"), group="run")
+    compile: bool = setting(False, "torch.compile the backbone (docs/performance.md says when it pays)", group="run")
+    optimizer: str = setting("adamw", "adafactor: XPrompt's settings (constant lr, no relative step/scaling)",
+                             choices=("adamw", "adafactor"))
+    select_on: str = setting(
+        "dev-split", "which split picks the kept checkpoint; the reported score never chose itself: dev-split (a "
+                     "seeded half of dev selects, the other half is reported), test (dev selects, the labelled test "
+                     "split is reported), last (no selection), dev (legacy, optimistic: dev selects and is reported)",
+        choices=_select_on, group="evaluation")
+    patience: int | None = setting(None, "stop after N evaluations without improvement on the selection split "
+                                         "(0 = never; not with --select-on last)", min=0, group="evaluation",
+                                   default_text="5, or 0 under --select-on last")
+    bucket_batches: int = setting(0, "length-bucketed training batches: sort windows of N batches by length "
+                                     "(faster; changes which examples share a batch; 0 = plain shuffle)",
+                                  min=0, max=1_000_000)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if not DEVICE_PATTERN.match(self.device):
+            raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{self.device}'")
+        from infoprompt.training.selection import resolve_patience
+
+        resolve_patience(self.select_on, self.patience)  # --patience needs a selection split
+
+    def validate(self) -> None:
+        """Re-check every field (after a caller changed one in place)."""
+        self.__post_init__()
+
+    @classmethod
+    def of(cls, cfg: TrainerConfig, **overrides: Any) -> TrainerConfig:
+        """The loop's part of a run's config (`TrainConfig` extends this class), field by field."""
+        return cls(**{**{f.name: getattr(cfg, f.name) for f in fields(cls)}, **overrides})
+
+
+@dataclass
+class TrainConfig(TrainerConfig):
+    """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
+
+    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval task name, or custom (your own files)", choices=_tasks,
+                        group="task")
+    method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
+                                        "bitfit, prefix", choices=_methods, group="method")
+    backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
+                                      "or local path", group="method")
+    data_dir: str | None = setting(None, "folder with the task files", group="task",
+                                   default_text="$INFOPROMPT_DATA, else the hub")
+    shots: int | None = setting(None, "few-shot: draw N training examples with the seed", min=1, group="task",
+                                default_text="all training examples")
+    stratified: bool = setting(False, "keep the class balance in the few-shot draw", group="task")
+    n_prompts: int = setting(4, "soft prompt tokens", min=1, max=4096, group="method")
+    max_length: int = setting(128, "tokens per example, prompts included (at most the backbone's limit)", min=2,
+                              max=1_000_000, group="method")
+    readout: str = setting("auto", "where the class score is read", choices=("auto", "mask", "mean", "cls"),
+                           group="method")
+    backbone_dropout: str = setting("off", "dropout inside the frozen backbone", choices=("off", "on"),
+                                    group="method")
+    ablation: str = setting("none", "InfoPrompt ablations: no-head (gamma=0), no-rep (beta=0), no-mi (both 0)",
+                            choices=tuple(ABLATIONS), group="method")
+    method_options: dict = setting(help="the method's own options, e.g. {'beta': 0.1}", factory=dict, cli=False)
+    output: str | None = setting(None, "run directory (holds the best checkpoint)", group="run",
+                                 default_text="runs/<task>_<method>_..._<time>")
+    resume: bool = setting(False, "continue the run in --output from its last saved state (after a crash or kill)",
+                           group="run")
+    packing: str = setting("auto", "auto: pack shuffled training batches without padding where exact (same "
+                                   "batches, faster); off: always padded", choices=_packing_modes, group="run")
+    # custom tasks
+    train_file: str | None = setting(None, "training file (CSV/TSV/JSONL)", group="custom task")
+    dev_file: str | None = setting(None, "labelled dev file: checkpoints are selected on it", group="custom task")
+    test_file: str | None = setting(None, "labelled test file, scored once with the best dev checkpoint",
+                                    group="custom task")
+    task_kind: str = setting("text", "text: rows with --text-fields; relation/typing: JSONL spans "
+                                     "(docs/relation_extraction.md)", choices=("text", "relation", "typing"),
+                             group="custom task")
+    text_fields: list[str] | None = setting(None, "the text field(s) of each row: a or a,b", group="custom task")
+    label_field: str = setting("label", "the label field of each row", group="custom task")
+    verbalizer: str | dict | None = setting(None, "label words: LABEL=word,LABEL=word", kind=str,
+                                            accepts=(dict,), group="custom task", default_text="the label names")
+    skip_bad_rows: bool = setting(False, "skip malformed rows, and report them", group="task")
+    # custom tasks from Python (API only): a pandas DataFrame, a datasets.Dataset or a list of dicts per split,
+    # with the same field rules as files (text_fields, label_field); see infoprompt.data.frames
+    train_data: Any = setting(None, "training rows from Python", cli=False)
+    dev_data: Any = setting(None, "dev rows from Python", cli=False)
+    test_data: Any = setting(None, "labelled test rows from Python, scored with the best dev checkpoint", cli=False)
+    report_to: str = setting("none", "experiment tracking: tensorboard, wandb, mlflow, or a comma list "
+                                     "(docs/tracking.md)", group="run")
+    init_from_peft: str | None = setting(None, "start from a peft adapter folder (LORA for --method lora, "
+                                               "PROMPT_TUNING for prompt, PREFIX_TUNING for prefix; docs/interop.md)",
+                                         group="method")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.validate_settings()
+
+    def validate(self) -> None:
+        self.__post_init__()
+
+    def validate_settings(self) -> None:
+        """Checks across fields and against the chosen method (no data or backbone is loaded)."""
+        if self.n_prompts >= self.max_length:
+            raise ConfigError(f"--n-prompts {self.n_prompts} leaves no room for text in --max-length {self.max_length}")
+        if self.resume and not self.output:
+            raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
+        if not isinstance(self.method_options, dict):
+            raise ConfigError(f"method_options must be a dict, got {type(self.method_options).__name__}")
+        from infoprompt.training.tracking import check_report_to
+
+        check_report_to(self.report_to)
+        self.method_options = check_method_options(self.method, self.method_options, self.ablation)
+        self.method_config().validate()  # the method's own cross-checks
+        if self.select_on == "test" and not self._has_test():
+            raise ConfigError(f"--select-on test: task '{self.task}' has no labelled test split "
+                              "(give --test-file for a custom task, or use --select-on dev-split)")
+        limit = backbone_max_length(self.backbone)
+        if limit is not None and self.max_length > limit:
+            raise ConfigError(f"--max-length {self.max_length} is beyond the backbone '{self.backbone}''s limit "
+                              f"of {limit} positions")
+
+    def _has_test(self) -> bool:
+        if self.task == "custom":
+            return bool(self.test_file or self.test_data is not None)
+        from infoprompt.data.tasks import get_task
+
+        return get_task(self.task).has_test
+
+    def method_config(self):
+        """The method's config object: the shared fields, the user's options and the ablation's zeros."""
+        from infoprompt.methods.base import method_classes
+
+        config_cls, _ = method_classes(self.method)
+        shared = {k: getattr(self, k) for k in SHARED_WITH_METHOD if k in config_cls.__dataclass_fields__}
+        return config_cls(**shared, **{**self.method_options, **ABLATIONS[self.ablation]})
+
+
+def check_fields(obj: Any) -> None:
+    """Check each schema field of a dataclass instance in place (types, finiteness, ranges, choices)."""
+    for f in fields(obj):
+        spec = setting_of(f)
+        if spec is not None:
+            setattr(obj, f.name, spec.check(getattr(obj, f.name)))
+
+
+# --- method options --------------------------------------------------------------------------------
+
+# TrainConfig fields that also configure the method (passed to every method config that has them).
+SHARED_WITH_METHOD = ("n_prompts", "readout", "seed")
+
+
+@lru_cache(maxsize=1)
+def method_settings() -> dict[str, Setting]:
+    """Every method config field as a Setting (one per name; the default shown lists each method's)."""
+    import infoprompt.methods  # noqa: F401  (registration)
+    from infoprompt.methods.base import _METHODS
+
+    found: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    described: dict[str, dataclasses.Field] = {}  # a subclass redeclares a field to change its default (layout)
+    for name, (config_cls, _) in sorted(_METHODS.items()):
+        for f in fields(config_cls):
+            if f.name not in SHARED_WITH_METHOD:
+                found.setdefault(f.name, []).append((name, f))
+        for cls in config_cls.__mro__:
+            for f in getattr(cls, "__dataclass_fields__", {}).values():
+                if f.metadata.get("help"):
+                    described.setdefault(f.name, f)
+    out = {}
+    for option, owners in found.items():
+        spec = setting_of(described.get(option, owners[0][1]))
+        if spec is None:
+            continue
+        by_default: dict[str, list[str]] = {}
+        for method, f in owners:
+            by_default.setdefault(_show(f.default), []).append(method)
+        common = max(by_default, key=lambda value: len(by_default[value]))
+        others = "; ".join(f"{value} for {', '.join(ms)}" for value, ms in by_default.items() if value != common)
+        text = f"{common} ({others})" if others else common
+        methods = sorted({m for m, _ in owners})
+        applies = "all methods" if len(methods) == len(_METHODS) else ", ".join(methods)
+        help_ = f"{spec.help or option.replace('_', ' ')} [{applies}]"
+        flag = spec.option  # fixed before the default becomes None (a switch's polarity depends on it)
+        out[option] = dataclasses.replace(spec, default=None, nullable=True, help=help_, group="method options",
+                                          default_text=text, flag=flag)
+    return out
+
+
+def check_method_options(method: str, options: dict, ablation: str = "none") -> dict:
+    """The options checked against the method's own config (types, finiteness, ranges, and its `validate`)."""
+    from infoprompt.methods.base import method_classes
+
+    config_cls, _ = method_classes(method)
+    known = {f.name: f for f in fields(config_cls)}
+    shared = sorted(set(options) & set(SHARED_WITH_METHOD))
+    if shared:
+        raise ConfigError(f"method_options: {', '.join(shared)} are TrainConfig fields; set them there")
+    not_for = sorted(set(options) - set(known))
+    if not_for:
+        flags = ", ".join("--" + n.replace("_", "-") for n in not_for)
+        raise ConfigError(f"{flags} do(es) not apply to method '{method}'")
+    checked = {}
+    for name, value in options.items():
+        spec = setting_of(known[name])
+        checked[name] = spec.check(value) if spec is not None else value
+    zeroed = ABLATIONS[ablation]
+    if zeroed and not set(zeroed) <= set(known):
+        raise ConfigError(f"--ablation {ablation} applies to infoprompt, not to method '{method}'")
+    conflicts = sorted(k for k, v in zeroed.items() if k in checked and checked[k] != v)
+    if conflicts:
+        given = ", ".join(f"--{k} {checked[k]}" for k in conflicts)
+        raise ConfigError(f"--ablation {ablation} sets {' and '.join(conflicts)} to 0; it conflicts with {given}")
+    return checked
+
+
+# --- the environment: devices and backbone limits ---------------------------------------------------
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> cuda, then mps, then cpu; an explicit device must exist here (else a one-line ConfigError)."""
+    if not DEVICE_PATTERN.match(name):
+        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{name}'")
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if name.startswith("cuda"):
+        if not cuda:
+            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device auto or cpu)")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if name == "mps" and not mps:
+        raise ConfigError("--device mps: MPS is not available on this machine (use --device auto or cpu)")
+    return name
+
+
+@lru_cache(maxsize=64)
+def backbone_max_length(name: str) -> int | None:
+    """The backbone's position limit when its config.json is at hand (alias, local folder or the hub cache)."""
+    try:
+        from infoprompt.backbones import ALIASES
+
+        path = ALIASES[name]() if name in ALIASES else name
+    except Exception:  # an alias whose package is missing fails later with its own message
+        return None
+    config = Path(str(path)).expanduser() / "config.json"
+    if not config.is_file():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(str(path), "config.json")
+        except Exception:  # not a hub id: nothing to read cheaply
+            return None
+        if not isinstance(cached, str):
+            return None
+        config = Path(cached)
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    limit = data.get("max_position_embeddings") or data.get("n_positions")
+    return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+
+# --- the schema as options -------------------------------------------------------------------------
+
+
+def train_config_from_settings(values: dict[str, Any], **extra: Any) -> TrainConfig:
+    """A TrainConfig from flat settings (a parsed command line, a sweep run): TrainConfig's own fields,
+    the rest as method options; checked by the schema."""
+    own = {k: v for k, v in values.items() if k in TrainConfig.__dataclass_fields__}
+    options = {k: v for k, v in values.items() if k not in own}
+    unknown = sorted(set(options) - set(method_settings()))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    return TrainConfig(**own, method_options=options, **extra)
+
+
+def train_settings() -> dict[str, Setting]:
+    """TrainConfig's options by field name, then the method options (the sweep schema and the CLI)."""
+    own = {s.name: s for s in (setting_of(f) for f in fields(TrainConfig)) if s is not None}
+    return {**own, **{k: v for k, v in method_settings().items() if k not in own}}
