@@ -24,8 +24,11 @@ def sst2_files(tmp_path_factory, shared_data):
 
 
 def run_json(capsys, argv: list[str]) -> dict:
+    """With --json, stdout is exactly one JSON line (everything for people goes to stderr)."""
     assert main(argv) == 0
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1, lines
+    return json.loads(lines[0])
 
 
 def train_args(files, out, method="infoprompt", seed=0):
@@ -37,7 +40,9 @@ def train_args(files, out, method="infoprompt", seed=0):
 @pytest.mark.parametrize("method", ["infoprompt", "warp"])
 def test_train_evaluate_predict_round_trip(sst2_files, tmp_path, capsys, method):
     summary = run_json(capsys, train_args(sst2_files, tmp_path / "run", method))
-    assert {"task", "method", "backbone", "seed", "shots", "n_prompts", "trainable_params", "train_seconds", "dev"} <= set(summary)
+    assert {"task", "method", "backbone", "seed", "shots", "n_prompts", "trainable_params", "train_seconds",
+            "wall_seconds", "dev"} <= set(summary)
+    assert 0 < summary["train_seconds"] < summary["wall_seconds"]  # training time only; wall time is its own key
     assert summary["readout"].startswith("mean-text:") and summary["backbone"] == "minilm"
     assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "learning_curve.png").is_file()
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -75,8 +80,19 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, sst2_files):
     (["train", "--method", "nope"], "unknown method 'nope'"),
     (["train", "--n-prompts", "0"], "--n-prompts must be >= 1"),
     (["train", "--method", "warp", "--beta", "0.1"], "--beta do(es) not apply to method 'warp'"),
+    (["train", "--ablation", "no-head", "--gamma", "0.3"], "--ablation no-head sets gamma to 0; it conflicts"),
+    (["train", "--warmup-ratio", "1.5"], "--warmup-ratio must be < 1"),
     (["evaluate", "--checkpoint", "/nonexistent/run"], "checkpoint directory not found"),
 ])
 def test_config_errors_exit_2(capsys, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_top_level_help_is_for_users(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0 and "Soft prompts" in out and "Command line: argument parsing" not in out
+    for command in ("train", "evaluate", "predict", "sweep", "report", "prune", "export"):
+        assert command in out

@@ -156,6 +156,11 @@ def human(args, text: str) -> None:
     print(text, file=sys.stderr if getattr(args, "json", False) else sys.stdout)
 
 
+def human_printer(args):
+    """`human` bound to a command's args (print-like), for commands that print several lines."""
+    return lambda text="": human(args, text)
+
+
 def json_line(record: dict) -> str:
     """One line of valid JSON (non-finite numbers become null: bare NaN is not JSON)."""
     from infoprompt.atomic_files import json_text

@@ -39,12 +39,14 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any
             choices: tuple | Callable[[], tuple] | None = None, min: float | None = None, max: float | None = None,
             above: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
             group: str = "training", kind: type | None = None, default_text: str | None = None,
-            accepts: tuple[type, ...] = ()):
+            accepts: tuple[type, ...] = (), noun: str | None = None):
     """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
 
-    `accepts`: Python-only types taken as they are from API callers (a verbalizer dict)."""
+    `accepts`: Python-only types taken as they are from API callers (a verbalizer dict); `noun`: what a
+    value outside `choices` is called in the error ("unknown task 'x'")."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
-            "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts}
+            "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts,
+            "noun": noun}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -68,6 +70,7 @@ class Setting:
     group: str = "training"
     default_text: str | None = None
     accepts: tuple[type, ...] = ()
+    noun: str | None = None
 
     @property
     def option(self) -> str:
@@ -142,6 +145,8 @@ class Setting:
             raise ConfigError(f"{option} must be a string, got {value!r}")
         self._check_bounds(value)
         allowed = self.allowed()
+        if allowed is not None and value not in allowed and self.noun:
+            raise ConfigError(f"unknown {self.noun} '{value}' (choose from: {', '.join(map(str, allowed))})")
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{option}: '{value}' is not one of: {', '.join(map(str, allowed))}")
         return value
@@ -194,7 +199,8 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
                                                           else None)
     return Setting(f.name, kind, default, meta.get("help", ""), nullable, meta.get("choices"), meta.get("min"),
                    meta.get("max"), meta.get("above"), meta.get("below"), meta.get("flag"),
-                   meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()))
+                   meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()),
+                   meta.get("noun"))
 
 
 def _tasks() -> tuple:
@@ -289,9 +295,9 @@ class TrainConfig(TrainerConfig):
     """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
 
     task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval task name, or custom (your own files)", choices=_tasks,
-                        group="task")
+                        noun="task", group="task")
     method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
-                                        "bitfit, prefix", choices=_methods, group="method")
+                                        "bitfit, prefix", choices=_methods, noun="method", group="method")
     backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
                                       "or local path", group="method")
     data_dir: str | None = setting(None, "folder with the task files", group="task",
@@ -456,7 +462,7 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
     conflicts = sorted(k for k, v in zeroed.items() if k in checked and checked[k] != v)
     if conflicts:
         given = ", ".join(f"--{k} {checked[k]}" for k in conflicts)
-        raise ConfigError(f"--ablation {ablation} sets {' and '.join(conflicts)} to 0; it conflicts with {given}")
+        raise ConfigError(f"--ablation {ablation} sets {' and '.join(sorted(zeroed))} to 0; it conflicts with {given}")
     return checked
 
 

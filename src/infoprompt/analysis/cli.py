@@ -7,9 +7,10 @@ main CLI prints as one line with exit code 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from infoprompt.cli import human_printer, json_line
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -46,6 +47,7 @@ def _threads(args: argparse.Namespace) -> None:
 
 
 def cmd_cmi(args: argparse.Namespace) -> int:
+    say = human_printer(args)
     from infoprompt.analysis.cmi import CMISettings, estimate_prompt_cmi
     from infoprompt.analysis.sources import HANDCRAFTED, checkpoint_task
 
@@ -62,17 +64,18 @@ def cmd_cmi(args: argparse.Namespace) -> int:
     paths = result.write(args.out)
     check = result.estimator_check
     for label, s in result.summary().items():
-        print(f"{label:>24}: CMI mean {s['mean']:.3f} nats (median {s['median']:.3f}, bounds "
-              f"[{s['mean_lower']:.3f}, {s['mean_upper']:.3f}], n={s['n']})")
-    print(f"estimator check (correlated Gaussians, M={check['samples']}): true {check['true_nats']:.3f}, "
-          f"estimate {check['estimate_nats']:.3f} nats ({100 * check['relative_error']:.1f}% off); "
-          f"{result.seconds:.0f}s -> {paths['png']}")
+        say(f"{label:>24}: CMI mean {s['mean']:.3f} nats (median {s['median']:.3f}, bounds "
+            f"[{s['mean_lower']:.3f}, {s['mean_upper']:.3f}], n={s['n']})")
+    say(f"estimator check (correlated Gaussians, M={check['samples']}): true {check['true_nats']:.3f}, "
+        f"estimate {check['estimate_nats']:.3f} nats ({100 * check['relative_error']:.1f}% off); "
+        f"{result.seconds:.0f}s -> {paths['png']}")
     if args.json:
-        print(json.dumps(result.to_dict()["summary"], sort_keys=True))
+        print(json_line(result.to_dict()["summary"]))
     return 0
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
+    say = human_printer(args)
     from infoprompt.analysis.landscape import LandscapeSettings, loss_landscape
 
     _threads(args)
@@ -84,10 +87,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
                             progress=not args.quiet)
     paths = result.write(args.out)
     ranges = ", ".join(f"{name} {min(map(min, s)):.3f}..{max(map(max, s)):.3f}" for name, s in result.surfaces.items())
-    print(f"landscape {args.grid}x{args.grid} ({ranges}); {len(result.trajectories)} runs x {args.steps} steps; "
-          f"{result.seconds:.0f}s -> {paths['png']}")
+    say(f"landscape {args.grid}x{args.grid} ({ranges}); {len(result.trajectories)} runs x {args.steps} steps; "
+        f"{result.seconds:.0f}s -> {paths['png']}")
     if args.json:
-        print(json.dumps({"seconds": round(result.seconds, 2), "png": str(paths["png"])}, sort_keys=True))
+        print(json_line({"seconds": round(result.seconds, 2), "png": str(paths["png"])}))
     return 0
 
 
@@ -112,17 +115,18 @@ def cmd_curves(args: argparse.Namespace) -> int:
 
 
 def cmd_mi_check(args: argparse.Namespace) -> int:
+    say = human_printer(args)
     from infoprompt.analysis.mi import gaussian_sweep
 
     _threads(args)
     rows = gaussian_sweep(samples=args.samples, groups=args.groups, replicas=args.replicas, seeds=args.seeds)
-    print(f"{'rho':>4} {'d':>2} {'true':>7} {'bias':>7} {'median':>7} {'p95':>7} {'max':>7}   "
-          f"(relative; M={args.samples}, groups={args.groups}, R={args.replicas}, {args.seeds} seeds)")
+    say(f"{'rho':>4} {'d':>2} {'true':>7} {'bias':>7} {'median':>7} {'p95':>7} {'max':>7}   "
+        f"(relative; M={args.samples}, groups={args.groups}, R={args.replicas}, {args.seeds} seeds)")
     for r in rows:
-        print(f"{r['rho']:>4} {r['dim']:>2} {r['true_nats']:>7.3f} {r['mean_relative_bias']:>+7.3f} "
-              f"{r['median_relative_error']:>7.3f} {r['p95_relative_error']:>7.3f} {r['max_relative_error']:>7.3f}")
+        say(f"{r['rho']:>4} {r['dim']:>2} {r['true_nats']:>7.3f} {r['mean_relative_bias']:>+7.3f} "
+            f"{r['median_relative_error']:>7.3f} {r['p95_relative_error']:>7.3f} {r['max_relative_error']:>7.3f}")
     if args.json:
-        print(json.dumps(rows, sort_keys=True))
+        print(json_line(rows))
     return 0
 
 

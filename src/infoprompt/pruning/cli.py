@@ -7,7 +7,6 @@ by the library, so a bad value is one ConfigError line (exit 2), not an argparse
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -60,10 +59,12 @@ def cmd_prune(args: argparse.Namespace) -> int:
     if not args.quiet:
         from infoprompt.pruning.report import markdown
 
-        print(markdown(payload), end="")
+        print(markdown(payload), end="", file=sys.stderr if args.json else sys.stdout)
     print(f"prune: report -> {Path(out) / 'prune.md'} (+ prune.json, prune.png)", file=sys.stderr)
     if args.json:
-        print(json.dumps({"selected": payload["selected"], "stage1": payload["stage1"]["dev"]}, sort_keys=True))
+        from infoprompt.cli import json_line
+
+        print(json_line({"selected": payload["selected"], "stage1": payload["stage1"]["dev"]}))
     return 0
 
 
@@ -92,7 +93,7 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--score-batch-size", type=int, help="batch size of the importance passes (default: training's)")
     p.add_argument("--data-dir", help="data folder (default: the one the run was trained with)")
     p.add_argument("--threads", type=int, help="torch threads (1 on a shared CPU)")
-    p.add_argument("--json", action="store_true", help="end with one JSON line (selected ratio, stage-1 dev)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON line on stdout (selected ratio, stage-1 dev); the report goes to stderr")
     p.add_argument("--quiet", action="store_true")
     stage1 = p.add_argument_group("stage 1 (only without --run): train flags, as in `infoprompt train`")
     for name, kind in TRAIN_FLAGS.items():
