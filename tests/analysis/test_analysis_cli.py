@@ -39,10 +39,12 @@ def test_cmi_on_minilm_end_to_end(minilm, use_backbone, small_sst2, tmp_path, ca
             "--inputs", "2", "--samples", "3", "--replicas", "1", "--directions", "2", "--out", str(tmp_path / "cmi"),
             "--json", "--quiet", "--threads", "1"]
     assert main(argv) == 0
-    out = capsys.readouterr().out.strip().splitlines()
-    summary = json.loads(out[-1])
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert len(out) == 1  # --json: exactly one JSON line on stdout; the human lines go to stderr
+    summary = json.loads(out[0])
     assert set(summary) == {"random", "'this is positive'"}
-    assert "estimator check" in out[-2]
+    assert "estimator check" in captured.err
     saved = json.loads((tmp_path / "cmi" / "cmi.json").read_text())
     assert saved["readout"] == "mean-text" and saved["backbone"] == "minilm" and saved["n_prompts"] == 4
     assert (tmp_path / "cmi" / "cmi.png").stat().st_size > 0

@@ -22,6 +22,7 @@ import torch
 
 from infoprompt.api import LoadedModel, TrainConfig, train
 from infoprompt.backbones import Backbone, load_backbone
+from infoprompt.config import resolve_device
 from infoprompt.data.tasks import TaskSpec, resolve_data_dir
 from infoprompt.errors import ConfigError, check_settings
 from infoprompt.methods import Capability, method_classes
@@ -147,7 +148,7 @@ def prune_tokens(stage: StageOne, n_tokens: int, batch_size: int) -> list | None
     if extra <= 0:
         return None
     scores = importance_scores(stage.method, stage.train_features, "token", batch_size=batch_size,
-                               seed=stage.cfg.seed, device=stage.cfg.device)
+                               seed=stage.cfg.seed, device=resolve_device(stage.cfg.device))
     chosen = lowest(scores, masker.token_mask > 0, extra).to(masker.token_mask.device)
     with torch.no_grad():
         masker.token_mask.index_fill_(0, chosen, 0.0)
@@ -162,7 +163,7 @@ def prune_pieces(stage: StageOne, n_pieces: int, batch_size: int) -> list | None
     if extra <= 0:
         return None
     scores = importance_scores(stage.method, stage.train_features, "piece", batch_size=batch_size,
-                               seed=stage.cfg.seed, device=stage.cfg.device)
+                               seed=stage.cfg.seed, device=resolve_device(stage.cfg.device))
     chosen = lowest(scores, masker.unit_mask() > 0, extra).to(masker.piece_mask.device)
     with torch.no_grad():
         masker.piece_mask.view(-1).index_fill_(0, chosen, 0.0)
@@ -175,7 +176,7 @@ def evaluate_dev(stage: StageOne) -> dict[str, float]:
     if Capability.RUN_STATE in method.capabilities:
         method.clear_run_state()  # a loaded checkpoint starts with an empty prompt-free cache: so must this score
     batch_size = stage.model.record.get("eval_batch_size", 64)
-    return evaluate_features(method, stage.dev_features, method.task.metrics, batch_size, stage.cfg.device)
+    return evaluate_features(method, stage.dev_features, method.task.metrics, batch_size, resolve_device(stage.cfg.device))
 
 
 def save_masked(stage: StageOne, directory: Path, dev: dict[str, float], pruning: dict) -> None:
