@@ -5,17 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-
 from infoprompt.errors import ConfigError
 
 Metric = Callable[[Sequence[int], Sequence[int]], float]
 
+
+def _sklearn():
+    """scikit-learn's metrics, imported on first use: the import takes seconds that checking a run's
+    settings (task names register their metrics) and `--help` should not pay."""
+    import sklearn.metrics
+
+    return sklearn.metrics
+
+
 METRICS: dict[str, Metric] = {
-    "accuracy": lambda y, p: float(accuracy_score(y, p)),
-    "f1": lambda y, p: float(f1_score(y, p, pos_label=1, average="binary", zero_division=0)),
-    "macro_f1": lambda y, p: float(f1_score(y, p, average="macro", zero_division=0)),
-    "matthews_corr": lambda y, p: float(matthews_corrcoef(y, p)),
+    "accuracy": lambda y, p: float(_sklearn().accuracy_score(y, p)),
+    "f1": lambda y, p: float(_sklearn().f1_score(y, p, pos_label=1, average="binary", zero_division=0)),
+    "macro_f1": lambda y, p: float(_sklearn().f1_score(y, p, average="macro", zero_division=0)),
+    "matthews_corr": lambda y, p: float(_sklearn().matthews_corrcoef(y, p)),
 }
 
 
