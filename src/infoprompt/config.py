@@ -220,6 +220,8 @@ def _select_on() -> tuple:
     from infoprompt.training.selection import SELECT_ON
 
     return SELECT_ON
+
+
 def _readouts() -> tuple:
     from infoprompt.readout import READOUTS
 

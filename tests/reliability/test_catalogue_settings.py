@@ -34,7 +34,7 @@ SETTINGS = [
     (["--lr", "0"], "--lr must be > 0, got 0.0"),
     (["--warmup-ratio", "1"], "--warmup-ratio must be < 1, got 1.0"),
     (["--max-grad-norm", "-1"], "--max-grad-norm must be > 0, got -1.0"),
-    (["--eval-subsample", "0"], "--eval-subsample must be >= 1, got 0"),
+    (["--eval-subsample", "0"], "--eval-subsample must be >= 2, got 0"),
     (["--eval-every", "0"], "--eval-every must be >= 1, got 0"),
     (["--max-length", "4096"], "--max-length 4096 is beyond the backbone"),
     (["--n-prompts", "64", "--max-length", "32"], "--n-prompts 64 leaves no room for text in --max-length 32"),
@@ -44,6 +44,9 @@ SETTINGS = [
     (["--ablation", "no-mi", "--beta", "0.2"], "--ablation no-mi sets beta and gamma to 0; it conflicts with --beta 0.2"),
     (["--method", "warp", "--ablation", "no-rep"], "--ablation no-rep applies to infoprompt, not to method 'warp'"),
     (["--method", "lora", "--bottleneck", "8"], "--bottleneck do(es) not apply to method 'lora'"),
+    (["--select-on", "last", "--patience", "3"], "--patience needs a selection split"),
+    (["--select-on", "test"], "--select-on test: task 'custom' has no labelled test split"),
+    (["--patience", "-1"], "--patience must be >= 0, got -1"),
     # devices
     (["--device", "bogus"], "--device must be auto, cpu, cuda, cuda:N or mps; got 'bogus'"),
     (["--device", "cuda:x"], "--device must be auto, cpu, cuda, cuda:N or mps; got 'cuda:x'"),

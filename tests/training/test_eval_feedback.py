@@ -54,19 +54,23 @@ def test_eval_subsample_selects_on_the_subset_and_reports_full_split_scores(tmp_
     cfg = TrainConfig(task="custom", method="warp", train_file=str(files / "train.csv"),
                       dev_file=str(files / "dev.csv"), text_fields=["sentence"], epochs=2, batch_size=4,
                       eval_every=2, eval_subsample=subsample, lr=0.05, output=str(tmp_path / "run"),
-                      progress=False, device="cpu", max_length=32)
+                      progress=False, device="cpu", max_length=32, patience=0)
     result = train(cfg, backbone=tiny_bert)
-    evals = [r for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
-             if r["type"] == "eval"]
+    log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in log if r["type"] == "eval"]
     assert len(evals) == 4
-    best = next(r for r in evals if r["step"] == result.summary["best_step"])
+    kept = next(r for r in evals if r["step"] == result.summary["selected_step"])
+    closing = next(r for r in log if r["type"] == "selection")
     if subsample is None:
-        assert all("subsample" not in r for r in evals) and result.metrics == best["metrics"]
+        assert all("subsample" not in r and "subset" not in r for r in evals)
+        assert closing["selected"] == kept["report"]
         return
     assert all(r["subsample"] == 8 for r in evals)
-    assert "full_metrics" in evals[-1]  # the final evaluation always scores the full split
-    assert result.metrics == best["full_metrics"]  # the selected checkpoint's reported scores: full split
+    full = [r for r in evals if "subset" in r]  # scored on the whole dev split, the subsample's fields under "subset"
+    assert evals[-1] in full and kept in full  # the last evaluation and the kept checkpoint: full split
+    assert all(round(r["metrics"]["accuracy"] * 8, 6).is_integer() for r in evals if r not in full)  # n = 8
+    assert all(round(r["metrics"]["accuracy"] * 40, 6).is_integer() for r in full)  # n = 40
+    assert closing["selected"] == kept["report"] and closing["last"] == evals[-1]["report"]
+    assert result.metrics == kept["metrics"]
     record = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert record["dev_metrics"] == best["full_metrics"]
-    # full-split accuracy is a multiple of 1/40; subset accuracy of 1/8
-    assert all(round(r["metrics"]["accuracy"] * 8, 6).is_integer() for r in evals)
+    assert record["dev_metrics"] == kept["metrics"]
