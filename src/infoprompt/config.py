@@ -223,9 +223,9 @@ def _select_on() -> tuple:
 
 
 def _readouts() -> tuple:
-    from infoprompt.readout import READOUTS
+    from infoprompt.families import FAMILIES  # every family's readouts (each run checks its own family's)
 
-    return READOUTS
+    return ("auto", *dict.fromkeys(r for family in FAMILIES.values() for r in family.readouts))
 
 
 def _packing_modes() -> tuple:
@@ -314,8 +314,8 @@ class TrainConfig(TrainerConfig):
     n_prompts: int = setting(4, "soft prompt tokens", min=1, max=4096, group="method")
     max_length: int = setting(128, "tokens per example, prompts included (at most the backbone's limit)", min=2,
                               max=1_000_000, group="method")
-    readout: str = setting("auto", "where the class score is read (auto: mask on masked-LM backbones, else "
-                                   "mean-text)", choices=_readouts, group="method")
+    readout: str = setting("auto", "where Z is read: auto, or the backbone family's: mask, mean, mean-text, cls "
+                                   "(encoders), answer (causal), decoder (seq2seq)", choices=_readouts, group="method")
     backbone_dropout: str = setting("off", "dropout inside the frozen backbone", choices=("off", "on"),
                                     group="method")
     ablation: str = setting("none", "InfoPrompt ablations: no-head (gamma=0), no-rep (beta=0), no-mi (both 0)",
