@@ -119,3 +119,22 @@ def test_methods_without_a_peft_equivalent_are_refused_in_one_line(tmp_path, tin
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"method '{name}' cannot be exported" in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name,options", [("lora", {}), ("prefix", {"prefix_length": 4}), ("prompt", {})])
+def test_masked_lm_backbones_export_onto_the_model_with_its_head(tmp_path, tiny_mlm, name, options):
+    method, run = _save_run(tmp_path, tiny_mlm, name, options)
+    out = export_peft(run, tmp_path / "peft", backbone=tiny_mlm)
+    meta = json.loads((out / META_FILE).read_text())
+    assert (meta["base_class"], meta["family"]) == ("AutoModelForMaskedLM", "mlm")
+    assert meta["head"] is None and meta["predict"] == method.predict == "label"  # the LM head scores labels
+    model = _peft(tiny_mlm.model, out)
+    ids = tiny_mlm.tokenizer(["a great movie", "a terrible film"], return_tensors="pt", padding=True)
+    ids = {"input_ids": ids["input_ids"], "attention_mask": ids["attention_mask"]}
+    with torch.no_grad():
+        theirs = model(**ids, output_hidden_states=True).hidden_states[-1]
+        if name == "prompt":
+            torch.testing.assert_close(model.prompt_encoder["default"].embedding.weight, method.prompt, rtol=0, atol=0)
+            return
+        ours = method.backbone(**ids, output_hidden_states=True).hidden_states[-1]
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-5)

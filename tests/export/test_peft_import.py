@@ -29,11 +29,14 @@ def _exported(tmp_path, backbone, name: str, options: dict):
     return method, export_peft(tmp_path / "run", tmp_path / "adapter", backbone=backbone)
 
 
+@pytest.mark.parametrize("family", ["encoder", "mlm"])
 @pytest.mark.parametrize("name,options", [("lora", {}), ("prompt", {}), ("prefix", {"prefix_length": 4})])
-def test_export_then_init_restores_every_trained_tensor(tmp_path, tiny_bert, name, options):
-    original, folder = _exported(tmp_path, tiny_bert, name, options)
-    fresh = build_method(name, tiny_bert, get_task("sst2"), {"n_prompts": 3, "seed": 7, **options})
-    assert init_from_peft(fresh, folder)["head"] is True  # same labels: our head comes along
+def test_export_then_init_restores_every_trained_tensor(tmp_path, tiny_bert, tiny_mlm, name, options, family):
+    backbone = tiny_bert if family == "encoder" else tiny_mlm
+    original, folder = _exported(tmp_path, backbone, name, options)
+    fresh = build_method(name, backbone, get_task("sst2"), {"n_prompts": 3, "seed": 7, **options})
+    # same labels: our side file comes along (class head, slot vectors) wherever the run has one
+    assert init_from_peft(fresh, folder)["head"] is (fresh.head is not None or name != "prompt")
     want, got = original.trainable_state_dict(), fresh.trainable_state_dict()
     assert set(want) == set(got)
     for key in want:

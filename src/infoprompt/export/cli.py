@@ -10,10 +10,13 @@ FORMATS = ("peft",)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from infoprompt.export.peft import export_peft
+    import json
+
+    from infoprompt.export.peft import META_FILE, export_peft
 
     out = export_peft(args.checkpoint, args.output)
-    print(f"wrote a peft adapter to {out} (load: PeftModel.from_pretrained(AutoModel.from_pretrained(base), "
+    base_class = json.loads((out / META_FILE).read_text(encoding="utf-8"))["base_class"]
+    print(f"wrote a peft adapter to {out} (load: PeftModel.from_pretrained({base_class}.from_pretrained(base), "
           f"'{out}'); head: docs/interop.md)", file=sys.stderr)
     return 0
 

@@ -108,8 +108,9 @@ def _prompt(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
 
 
 def _prefix(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
-    # The method already runs a peft PrefixTuning model (infoprompt.delta.PrefixedEncoder): save that one.
-    return method.backbone.peft_model, {"slot_prompts": method.prompt.detach()}
+    # The method already runs a peft PrefixTuning model (infoprompt.delta.PrefixedEncoder, in the family's
+    # body: the encoder itself, or an MLM's encoder under its head): save that one.
+    return method.family.body(method.backbone).peft_model, {"slot_prompts": method.prompt.detach()}
 
 
 EXPORTERS: dict[str, Callable] = {"lora": _lora, "prompt": _prompt, "prefix": _prefix}
@@ -142,12 +143,18 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
     config = peft_model.peft_config["default"]
     config.base_model_name_or_path = _base_name(method)
     peft_model.save_pretrained(str(output), save_embedding_layers=False)  # we never change the vocabulary
-    head = {"class_embeddings": method.head.class_embeddings.detach(), "bias": method.head.bias.detach(), **extra}
-    save_tensors(output / HEAD_FILE, head, {"format": "infoprompt-head"})
+    head = dict(extra)
+    if method.head is not None:  # --predict head; under --predict label the base model's own LM head scores
+        head.update({"class_embeddings": method.head.class_embeddings.detach(), "bias": method.head.bias.detach()})
+    if head:
+        save_tensors(output / HEAD_FILE, head, {"format": "infoprompt-head"})
     atomic_write_json(output / META_FILE, {
         "method": record["method"], "peft_type": str(config.peft_type.value), "base_model": _base_name(method),
+        "base_class": method.family.auto_class, "family": method.family.name, "predict": method.predict,
         "readout": method.readout, "template": record["template"], "label_names": method.task.label_names,
-        "task": method.task.name, "head": "logits = z @ class_embeddings.T + bias, z = hidden state at the readout",
+        "verbalizer": method.task.verbalizer, "task": method.task.name,
+        "head": "logits = z @ class_embeddings.T + bias, z = the family's reading at the readout"
+                if method.head is not None else None,
         "slot_prompts": "frozen template slot vectors (LoRA/prefix runs), in the template's prompt slots"
                         if extra else None,
     })
@@ -222,7 +229,8 @@ def _prefix_names(method, config: dict) -> dict[str, str]:
     if method.config.prefix_hidden:
         raise ConfigError("--init-from-peft: peft saves a prefix as its final key/values (after any projection); "
                           "start from it with --prefix-hidden 0")
-    return {"prompt_embeddings": "backbone.peft_model.prompt_encoder.default.embedding.weight"}
+    (name,) = [n for n, _ in method.named_parameters() if n.endswith("peft_model.prompt_encoder.default.embedding.weight")]
+    return {"prompt_embeddings": name}
 
 
 NAME_MAPS: dict[str, Callable[[nn.Module, dict], dict[str, str]]] = {
@@ -247,12 +255,13 @@ def init_from_peft(method, folder: str | Path) -> dict:
     copies = {names[k]: v for k, v in weights.items()}
     head = False
     meta = folder / META_FILE
-    if (folder / HEAD_FILE).is_file() and meta.is_file():
+    if (folder / HEAD_FILE).is_file() and meta.is_file():  # written by `export_peft`
         import json
 
         if json.loads(meta.read_text(encoding="utf-8")).get("label_names") == method.task.label_names:
             saved = load_file(str(folder / HEAD_FILE))
-            copies.update({"head.class_embeddings": saved["class_embeddings"], "head.bias": saved["bias"]})
+            if method.head is not None and "class_embeddings" in saved:
+                copies.update({"head.class_embeddings": saved["class_embeddings"], "head.bias": saved["bias"]})
             if "slot_prompts" in saved:
                 copies["prompt"] = saved["slot_prompts"]
             head = True
