@@ -154,3 +154,34 @@ def test_train_flags_reach_the_method(tiny_model_dir, tmp_path, shared_data):
     for needle in ('"generator_mode": "residual"', '"generator_dropout": 0.1', '"generator_weight_decay": 0.01',
                    '"bottleneck": 16'):
         assert needle in options
+
+
+def test_head_init_is_one_ablatable_flag(bert_tokenizer):
+    """On a backbone with an LM head the class head starts from its verbalizer rows (auto, lm); `words` ablates
+    that back to WARP's initialisation; on a bare encoder `lm` is a one-line error."""
+    from infoprompt.testing import make_tiny_backbone
+
+    task = get_task("sst2")
+    lm = make_tiny_backbone("bert", bert_tokenizer, lm_head=True)
+    decoder = lm.model.get_output_embeddings()  # untie it from the input embeddings, so the two inits differ
+    with torch.no_grad():
+        decoder.weight = torch.nn.Parameter(torch.randn_like(decoder.weight))
+        decoder.bias.normal_()
+    heads = {init: build_method("infoprompt", lm, task, {"predict": "head", "head_init": init}).head
+             for init in ("auto", "lm", "words")}
+    method = build_method("warp", lm, task, {"predict": "head"})
+    rows, bias = method.family.verbalizer_rows(method.backbone, [c[0] for c in method.candidates])
+    assert torch.equal(heads["auto"].class_embeddings, rows) and torch.equal(heads["lm"].class_embeddings, rows)
+    assert torch.equal(heads["lm"].bias, bias)
+    encoder = make_tiny_backbone("bert", bert_tokenizer, mlm=False)
+    words = build_method("warp", encoder, task).head.class_embeddings  # the verbalizer words' input embeddings
+    assert torch.equal(heads["words"].class_embeddings, build_method("warp", lm, task, {
+        "predict": "head", "head_init": "words"}).head.class_embeddings)
+    assert heads["words"].class_embeddings.shape == words.shape and not torch.equal(heads["words"].class_embeddings, rows)
+    assert torch.equal(build_method("warp", encoder, task, {"head_init": "words"}).head.class_embeddings, words)
+    with pytest.raises(ConfigError, match="--head-init lm needs an LM head"):
+        build_method("warp", encoder, task, {"head_init": "lm"})
+    with pytest.raises(ConfigError, match="--head-init words sets up the class head"):
+        build_method("warp", lm, task, {"predict": "label", "head_init": "words"})
+    with pytest.raises(ConfigError, match="--head-init must be one of"):
+        build_method("warp", encoder, task, {"head_init": "pretrained"})

@@ -38,6 +38,7 @@ PREDICTIONS = ("auto", "head", "label")
 DEFAULT_LM_PREDICT = "label"  # docs/families.md: measured against `head` on SmolLM2 and a masked LM
 SCORES = ("mean", "sum")  # label likelihood: length-normalised or summed token log-likelihood
 GEN_LOSSES = ("ce", "lm", "both")  # cross-entropy over the C labels, the gold verbalizer's LM loss, or both
+HEAD_INITS = ("auto", "lm", "words")  # class head: LM-head verbalizer rows where there are some | required | WARP's
 
 
 @dataclass
@@ -56,9 +57,14 @@ class MethodConfig:
         "help": "label likelihood: mean (length-normalised) or sum of the label tokens' log-likelihoods"})
     gen_loss: str = field(default="ce", metadata={
         "help": "ce (cross-entropy over the label scores), lm (the gold verbalizer's LM loss) or both"})
+    head_init: str = field(default="auto", metadata={
+        "help": "class head start: auto (the LM head's verbalizer rows where the LM head reads Z, else the words' "
+                "input embeddings), lm (those rows, or an error), words (the verbalizer words' input embeddings: "
+                "WARP's, the ablation)", "choices": HEAD_INITS})
 
     def validate(self) -> None:
         check_settings([
+            (self.head_init in HEAD_INITS, f"--head-init must be one of {HEAD_INITS}, got '{self.head_init}'"),
             (self.n_prompts >= 1, f"--n-prompts must be >= 1, got {self.n_prompts}"),
             (self.predict in PREDICTIONS, f"--predict must be one of {PREDICTIONS}, got '{self.predict}'"),
             (self.label_score in SCORES, f"--label-score must be one of {SCORES}, got '{self.label_score}'"),
@@ -180,6 +186,9 @@ class PromptMethod(nn.Module):
         self.predict = resolve_predict(config.predict, backbone, self.readout)
         if config.gen_loss != "ce" and self.predict != "label":
             raise ConfigError(f"--gen-loss {config.gen_loss} scores the gold label's likelihood: it needs --predict label")
+        if config.head_init != "auto" and self.predict == "label":
+            raise ConfigError(f"--head-init {config.head_init} sets up the class head; with --predict label the LM head "
+                              "itself predicts (use --predict head)")
         # Label token ids as the LM produces them at the readout (LM families at their answer readout).
         at_answer = self.family.has_lm_head and self.readout == self.family.answer_readout
         self.candidates = self.family.label_candidates(self.make_template(), backbone.tokenizer, task.verbalizer) \
@@ -238,8 +247,11 @@ class PromptMethod(nn.Module):
 
     def make_head(self) -> ClassEmbeddingHead:
         """The class-embedding head: from the LM head's verbalizer rows where Z is the LM head's input,
-        else from the verbalizer words' input embeddings (WARP's initialisation)."""
-        if self.candidates is not None:
+        else (or with `--head-init words`) from the verbalizer words' input embeddings (WARP's initialisation)."""
+        if self.config.head_init == "lm" and self.candidates is None:
+            raise ConfigError(f"--head-init lm needs an LM head reading Z: '{self.backbone_info.name}' "
+                              f"({self.family.name} family, readout {self.readout}) has none (use auto or words)")
+        if self.candidates is not None and self.config.head_init != "words":
             weight, bias = self.family.verbalizer_rows(self.backbone, [c[0] for c in self.candidates])
             return ClassEmbeddingHead.from_rows(weight, bias)
         return ClassEmbeddingHead(self.backbone_info.tokenizer, self.backbone_info.input_embeddings, self.task.verbalizer)

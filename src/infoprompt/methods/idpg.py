@@ -52,7 +52,7 @@ class IDPGConfig(MethodConfig):
     seed: int = 0
     generator_mode: str = field(default="generated", metadata={
         "help": "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "
-                "zero-initialised generated offset: step 0 is plain prompt tuning)"})
+                "zero-initialised generated offset: step 0 is plain prompt tuning)", "choices": GENERATOR_MODES})
     generator_dropout: float = field(default=0.0, metadata={
         "help": "dropout on the prompt generator's hidden units (training only)", "min": 0, "below": 1})
     generator_weight_decay: float | None = field(default=None, metadata={
