@@ -61,10 +61,13 @@ def method_options(method: str) -> dict[str, Any]:
     return {f.name: f.default for f in fields(method_classes(method)[0]) if f.name in flags and f.name != "seed"}
 
 
-def choose(runs_dir: str | Path) -> dict:
-    """The table of configurations by mean selection score, the marginal means per flag, and the choice."""
+def choose(runs_dir: str | Path, partial: bool = False) -> dict:
+    """The table of configurations by mean selection score, the marginal means per flag, and the choice.
+
+    `partial`: an unfinished sweep (runs missing or unequal seeds per configuration) still gives its table,
+    marked provisional, so a grid cut short by its time budget can be looked at; nothing may be chosen from it."""
     records, unfinished = load_runs(runs_dir)
-    if unfinished:
+    if unfinished and not partial:
         raise DataError(f"{runs_dir}: {len(unfinished)} run(s) unfinished (e.g. {unfinished[0].name}); finish the sweep")
     if not records:
         raise DataError(f"{runs_dir}: no finished runs")
@@ -89,7 +92,7 @@ def choose(runs_dir: str | Path) -> dict:
             raise DataError(f"{record.run_dir}: a second run of {unit} for {flags}")
         entry["seeds"][unit] = selection_score(record)
     seed_sets = {tuple(sorted(e["seeds"])) for e in by_config.values()}
-    if len(seed_sets) != 1:
+    if len(seed_sets) != 1 and not partial:
         raise DataError(f"{runs_dir}: configurations ran different seeds {sorted(seed_sets)}; finish the sweep")
     table = []
     for entry in by_config.values():
@@ -105,7 +108,9 @@ def choose(runs_dir: str | Path) -> dict:
             levels.setdefault(json.dumps(row["flags"][key]), []).extend(row["seeds"].values())
         effects[key] = {level: {"mean": statistics.fmean(v), "n": len(v)} for level, v in sorted(levels.items())}
     first = records[0]
+    complete = not unfinished and len(seed_sets) == 1
     return {
+        "provisional": not complete,
         "rule": "highest mean over seeds of the kept checkpoint's selection-half score; ties: fewest changed flags",
         "method": method, "task": first.task, "shots": sorted({r.shots or 0 for r in records}),
         "metric": first.primary_metric,
@@ -163,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the choice and the table here (JSON)")
     parser.add_argument("--write-sweep", type=Path, metavar="STUDY_YAML",
                         help="fill the study sweep file's chosen-defaults block with the choice")
+    parser.add_argument("--partial", action="store_true",
+                        help="tabulate an unfinished sweep (marked provisional); refuses --write-sweep")
     parser.add_argument("--compare-args", type=Path, metavar="CHOSEN_JSON",
                         help="only print the `infoprompt report --compare` arguments for a written choice")
     args = parser.parse_args(argv)
@@ -172,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.runs_dir:
         parser.error("RUNS_DIR is required (unless --compare-args)")
     try:
-        result = choose(args.runs_dir)
+        result = choose(args.runs_dir, partial=args.partial)
+        if args.write_sweep and result["provisional"]:
+            raise DataError(f"{args.runs_dir}: the sweep is unfinished; its table is provisional and chooses nothing")
         if args.write_sweep:
             write_sweep(args.write_sweep, result["chosen"]["changed"])
     except InfoPromptError as err:
@@ -185,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in result["table"]:
         std = f" ± {row['std']:.4f}" if row["std"] is not None else ""
         print(f"{row['mean']:.4f}{std} (n={row['n']})  {json.dumps(row['changed'], sort_keys=True) or '{}'}")
+    if result["provisional"]:
+        print("provisional: the sweep is unfinished (configurations have unequal runs); nothing is chosen")
+        return 0
     print(f"chosen: {json.dumps(result['chosen']['changed'], sort_keys=True)} "
           f"(selection-half {result['metric']} {result['chosen']['mean']:.4f})")
     return 0
