@@ -161,3 +161,18 @@ def test_toy_chain_chooses_on_selection_halves_and_reports_from_records(data_dir
     assert full.markdown == again.markdown
     for csv in sorted((tmp_path / "report_runs").glob("*.csv")):
         assert csv.read_bytes() == (tmp_path / "report_records" / csv.name).read_bytes(), csv.name
+
+
+def test_the_committed_partial_run_is_tabulated_provisionally_and_chooses_nothing(tmp_path: Path):
+    """The H200 run cut short by its time budget (45 of 48 stage-1 runs): a full choice is refused, `--partial`
+    gives the table marked provisional, with each configuration's real n, and never writes the study sweep."""
+    partial = ROOT / "docs/results/honest_fewshot_minilm/h200_partial/defaults_records"
+    with pytest.raises(Exception, match="different seeds|unfinished"):
+        chooser.choose(partial)
+    result = chooser.choose(partial, partial=True)
+    assert result["provisional"] is True and result["runs"] == 45 and result["configurations"] == 16
+    assert sorted(row["n"] for row in result["table"]).count(3) == 14
+    study = tmp_path / "study.yaml"
+    study.write_bytes(STUDY_SWEEP.read_bytes())
+    assert chooser.main([str(partial), "--partial", "--write-sweep", str(study)]) == 2
+    assert study.read_bytes() == STUDY_SWEEP.read_bytes()
