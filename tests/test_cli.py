@@ -54,8 +54,11 @@ def test_train_evaluate_predict_round_trip(sst2_files, tmp_path, capsys, method)
     assert main(["predict", "--checkpoint", str(tmp_path / "run"), "--input", str(sst2_files / "input.jsonl"),
                  "--output", str(tmp_path / "pred.tsv")]) == 0
     lines = (tmp_path / "pred.tsv").read_text().splitlines()
-    assert lines[0] == "source\tprediction" and len(lines) == 6
-    assert all(line.split("\t")[1] in ("0", "1") for line in lines[1:])
+    assert lines[0] == "source\ttext\tprediction\tprob_0\tprob_1" and len(lines) == 6
+    rows = [line.split("\t") for line in lines[1:]]
+    assert all(row[2] in ("0", "1") for row in rows)
+    assert all(abs(float(row[3]) + float(row[4]) - 1) < 1e-4 for row in rows)
+    assert [row[0] for row in rows] == [f"{sst2_files / 'input.jsonl'}:{i}" for i in range(1, 6)]  # one per input line
 
 
 def test_same_seed_gives_identical_metrics(sst2_files, tmp_path, capsys):

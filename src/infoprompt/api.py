@@ -20,23 +20,27 @@ from typing import Any
 
 import torch
 
+from infoprompt.atomic_files import check_output_dir
 from infoprompt.backbones import Backbone
 from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
-from infoprompt.data.custom import rows_to_examples
 from infoprompt.data.example import Example
 from infoprompt.data.frames import (
     frame_examples,
-    is_rows,
     recordable,
     require_file_split,
     text_rows_task,
 )
-from infoprompt.data.readers import BadRowPolicy, read_table
-from infoprompt.data.spans import prediction_examples
-from infoprompt.data.superglue import SUPERGLUE_FILE_TASKS, read_superglue_file
+from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
+from infoprompt.evaluation.predictions import (
+    PredictionInput,
+    check_output_path,
+    prediction_rows,
+    read_prediction_input,
+    write_predictions,
+)
 from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
@@ -93,6 +97,8 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     """
     wall_start = time.perf_counter()
     cfg.validate()  # every setting, before any data or backbone is loaded
+    if cfg.output:
+        check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
     device = resolve_device(cfg.device)
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
@@ -162,8 +168,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
             log.write({"type": "test", "step": result.steps, "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
-    if policy.skipped:
-        summary["skipped_rows"] = len(policy.skipped)
+    summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
 
@@ -201,6 +206,11 @@ class LoadedModel:
         batch_size = batch_size or self.record.get("eval_batch_size", 64)
         logits = predict_logits(self.method, self.template.encode(examples), batch_size)
         return logits.argmax(-1).tolist()
+
+    def predict_proba(self, examples: list[Example], batch_size: int | None = None) -> torch.Tensor:
+        """Per-label probabilities (softmax of the logits), one row per example, in order."""
+        batch_size = batch_size or self.record.get("eval_batch_size", 64)
+        return predict_logits(self.method, self.template.encode(examples), batch_size).softmax(-1)
 
     def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[str]:
         examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
@@ -247,9 +257,15 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
             raise ConfigError("--generate needs a checkpoint trained on a causal or seq2seq backbone")
         dev = evaluate_generation(model.method, model.template.encode(examples), task.metrics,
                                   batch_size=model.record.get("eval_batch_size", 64))
-        return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint), "dev": dev}
+        return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint), "dev": dev,
+                **scored_rows(examples, policy)}
     return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint),
-            "dev": model.evaluate_examples(examples)}
+            "dev": model.evaluate_examples(examples), **scored_rows(examples, policy)}
+
+
+def scored_rows(examples: list[Example], policy: BadRowPolicy) -> dict:
+    """How many examples a score is over, and how many bad rows were skipped (always reported)."""
+    return {"examples": len(examples), "skipped_rows": len(policy.skipped), "skipped": policy.skipped[:20]}
 
 
 def _env_data() -> bool:
@@ -263,44 +279,36 @@ def _saved_dir(record: dict) -> Path | None:
     return Path(saved) if saved and Path(saved).is_dir() else None
 
 
+@dataclass
+class PredictionReport:
+    """`predict_file`'s answer: one row per prediction (input order) and what was skipped, if anything."""
+
+    rows: list[dict]
+    input: PredictionInput
+
+    @property
+    def labels(self) -> list[str]:
+        return [row["prediction"] for row in self.rows]
+
+    def summary(self) -> dict:
+        return self.input.summary()
+
+
+def predict_file(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
+                 *, backbone: Backbone | None = None, skip_bad_rows: bool = False) -> PredictionReport:
+    """Predict every record of a CSV/TSV/JSONL file holding the task's text fields (or the task's own
+    release format, or a DataFrame, Dataset or list of dicts); with `output_file`, write source, text,
+    label and per-label probabilities (evaluation/predictions.py)."""
+    output = check_output_path(output_file)  # before the model is loaded: a bad --output costs nothing
+    model = load(checkpoint, backbone)
+    data = read_prediction_input(model.task, input_file, BadRowPolicy(skip=skip_bad_rows))
+    rows = prediction_rows(data.examples, model.task.label_names, model.predict_proba(data.examples))
+    if output is not None:
+        write_predictions(output, rows)
+    return PredictionReport(rows, data)
+
+
 def predict(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
             *, backbone: Backbone | None = None, skip_bad_rows: bool = False) -> list[str]:
-    """Predict a label for each row of a CSV/TSV/JSONL file (or DataFrame, Dataset, list of dicts) holding
-    the task's text fields."""
-    model = load(checkpoint, backbone)
-    policy = BadRowPolicy(skip=skip_bad_rows)
-    task = model.task
-    if is_rows(input_file):
-        examples = frame_examples(input_file, "rows", text_rows_task(task), policy, labelled=False)
-        labels = [task.label_names[i] for i in model.predict_examples(examples)]
-        if output_file:
-            _write_predictions(Path(output_file), examples, labels)
-        return labels
-    examples = prediction_examples(task, input_file, policy)  # tasks whose examples carry entity spans
-    if examples is None and task.name in SUPERGLUE_FILE_TASKS:  # SuperGLUE's release JSONL, labels ignored
-        examples = read_superglue_file(input_file, SUPERGLUE_FILE_TASKS[task.name], policy, labelled=False)
-    if examples is None:
-        examples = rows_to_examples(read_table(Path(input_file), policy), task, input_file, policy, labelled=False)
-    labels = [task.label_names[i] for i in model.predict_examples(examples)]
-    if output_file:
-        _write_predictions(Path(output_file), examples, labels)
-    return labels
-
-
-def _write_predictions(path: Path, examples: list[Example], labels: list[str]) -> None:
-    import csv
-    import io
-    import json
-
-    from infoprompt.training.checkpoint import atomic_write_bytes
-
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json"):
-        text = "".join(json.dumps({"source": e.source, "prediction": y}) + "\n" for e, y in zip(examples, labels))
-    else:
-        buf = io.StringIO()
-        writer = csv.writer(buf, delimiter="\t" if suffix in (".tsv", ".txt") else ",", lineterminator="\n")
-        writer.writerow(["source", "prediction"])
-        writer.writerows((e.source, y) for e, y in zip(examples, labels))
-        text = buf.getvalue()
-    atomic_write_bytes(path, text.encode("utf-8"))
+    """The predicted label of each record of `input_file` (a file, or in-memory rows), in order."""
+    return predict_file(checkpoint, input_file, output_file, backbone=backbone, skip_bad_rows=skip_bad_rows).labels

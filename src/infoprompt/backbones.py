@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,6 +89,15 @@ class Backbone:
         return int(self.input_embeddings.weight.shape[0])
 
     @property
+    def max_positions(self) -> int | None:
+        """The longest input an encoder's absolute position embeddings cover (None: no fixed limit), after
+        the family's position offset (RoBERTa-style embeddings count from padding_idx + 1)."""
+        limit = getattr(self.model.config, "max_position_embeddings", None)
+        if self.kind != "encoder" or not isinstance(limit, int):
+            return None
+        return limit - self.family.position_offset(self.model)
+
+    @property
     def input_embeddings(self) -> nn.Embedding:
         return self.model.get_input_embeddings()
 
@@ -158,7 +168,7 @@ def load_backbone(name_or_path: str, *, dropout: str = "off", model: nn.Module |
         family = family_for_path(str(resolved))
         try:
             model, tokenizer = family.load(str(resolved), safe=safetensors_only)
-        except (OSError, ValueError, ImportError) as err:
+        except (OSError, ValueError, ImportError, pickle.UnpicklingError) as err:  # unpickling: weights_only refused it
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise ConfigError(f"cannot load backbone '{name_or_path}': {first}") from None
     else:

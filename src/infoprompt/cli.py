@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from infoprompt.errors import InfoPromptError
+from infoprompt.errors import InfoPromptError, environment_error_line
 
 DESCRIPTION = """Soft prompts and parameter-efficient tuning on frozen language models: train InfoPrompt, IDPG,
 WARP, prompt tuning, APET and the LoRA/adapter/prefix/BitFit baselines on GLUE, SuperGLUE, SemEval or your own
@@ -123,10 +123,7 @@ def cmd_train(args) -> int:
     cfg = train_config_from_args(args)
     resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded
     result = train(cfg)
-    if result.skipped_rows:
-        from infoprompt.data.readers import BadRowPolicy
-
-        print(BadRowPolicy(True, result.skipped_rows).summary(), file=sys.stderr)
+    report_skipped(result.skipped_rows, len(result.skipped_rows))
     human(args, describe_result(result.summary) + f" -> {result.run_dir}")
     if args.json:
         print(json_line(result.summary))
@@ -187,7 +184,9 @@ def cmd_evaluate(args) -> int:
 
     out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows,
                    generate=args.generate)
-    human(args, f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items()))
+    report_skipped(out["skipped"], out["skipped_rows"])
+    human(args, f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items())
+          + f" ({out['examples']} examples)")
     if args.json:
         print(json_line(out))
     return 0
@@ -203,14 +202,24 @@ def _add_predict(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from infoprompt.api import predict
+    from infoprompt.api import predict_file
 
-    labels = predict(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows)
+    report = predict_file(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows)
+    report_skipped(report.input.skipped, len(report.input.skipped))
     if not args.output:
-        print("\n".join(labels))
-    else:
-        print(f"wrote {len(labels)} predictions to {args.output}", file=sys.stderr)
+        print("\n".join(report.labels))
+    else:  # every output row carries its source file:line, so skipped rows leave visible gaps
+        print(f"wrote {len(report.rows)} predictions to {args.output}", file=sys.stderr)
     return 0
+
+
+def report_skipped(messages: list[str], count: int) -> None:
+    """--skip-bad-rows: say how many rows were skipped and show the first few (stderr)."""
+    if count:
+        from infoprompt.data.readers import BadRowPolicy
+
+        print(BadRowPolicy(True, list(messages)).summary().replace(
+            f"skipped {len(messages)} ", f"skipped {count} ", 1), file=sys.stderr)
 
 
 LOCAL = {"train": _add_train, "evaluate": _add_evaluate, "predict": _add_predict}
@@ -247,11 +256,22 @@ def run_parsed(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except InfoPromptError as err:
-        print(f"infoprompt: error: {err}", file=sys.stderr)
+        print(f"infoprompt: error: {one_line(str(err))}", file=sys.stderr)
+        return 2
+    except (OSError, UnicodeError, MemoryError, RuntimeError) as err:
+        line = environment_error_line(err)  # the machine's failures (disk, permissions, memory): one line too
+        if line is None:
+            raise  # a bug: keep the traceback
+        print(f"infoprompt: error: {one_line(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("infoprompt: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(text: str) -> str:
+    """Messages are one line: embedded line breaks (from a library's error) become ' | '."""
+    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.spans import make_span_task
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
-from infoprompt.errors import ConfigError
+from infoprompt.errors import ConfigError, check_settings
 from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import Feature, Template
-from infoprompt.training.checkpoint import check_backbone, read_checkpoint_config, restore_tensors
+from infoprompt.training.checkpoint import check_backbone, check_shapes, read_checkpoint_config, restore_tensors
 
 Prepare = Callable[[PromptMethod], dict]
 
@@ -89,7 +89,11 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
         backbone = load_backbone(cfg.backbone, dropout=cfg.backbone_dropout)
     if record is not None:
         check_backbone(record, backbone)
+        check_shapes(record, backbone, build_method)  # the config's sizes against the saved shapes, on "meta"
     else:
+        limit = backbone.max_positions
+        check_settings([(limit is None or max_length <= limit,
+                         f"--max-length {max_length}: backbone '{cfg.backbone}' takes at most {limit} tokens")])
         torch.manual_seed(cfg.seed)
     method_name, method_config = method_for_backbone(method_name, method_config, backbone)  # the one place
     method = build_method(method_name, backbone, task, method_config)
@@ -112,7 +116,7 @@ def read_splits(task: TaskSpec, splits: Sequence[str], data_dir: Path | None, po
     if "train" in examples and cfg.shots is not None:
         examples["train"] = sample_few_shot(examples["train"], cfg.shots, cfg.seed, stratified=cfg.stratified)
     if "dev" in examples and not examples["dev"]:
-        raise ConfigError("the dev split is empty")
+        raise ConfigError(f"task '{task.name}': the dev split is empty")
     return examples
 
 

@@ -10,6 +10,7 @@ import torch
 from infoprompt.api import evaluate, load
 from infoprompt.pruning import PruneSettings, prune
 from infoprompt.pruning.rewind import install, post_tuning_tensors
+from infoprompt.training.checkpoint import seal_record
 
 
 def _pruned_entries(model) -> torch.Tensor:
@@ -107,5 +108,5 @@ def test_retraining_keeps_stage_one_packing_and_older_records_mean_padded(tmp_pa
     config_path = run / "config.json"
     record = json.loads(config_path.read_text())
     del record["train_config"]["packing"]
-    config_path.write_text(json.dumps(record))
+    config_path.write_text(json.dumps(seal_record(record)))  # as an older version would have sealed it
     assert load_stage_one(run, backbone=tiny).cfg.packing == "off"

@@ -10,7 +10,7 @@ import torch
 
 from infoprompt.cli import main
 from infoprompt.methods.base import MethodOutput, PromptMethod
-from infoprompt.training.checkpoint import CONFIG, TENSORS
+from infoprompt.training.checkpoint import CONFIG, TENSORS, seal_record
 
 
 def _poison_after(monkeypatch, step: int, term: str = "rep", value: float = float("nan"), poison=None) -> None:
@@ -114,14 +114,14 @@ def test_checkpoint_for_another_backbone(checkpoint, capsys, tmp_path, bert_toke
     bert_tokenizer.save_pretrained(other)
     record = json.loads((checkpoint / CONFIG).read_text())
     record["backbone"]["name"] = str(other)
-    (checkpoint / CONFIG).write_text(json.dumps(record))
+    (checkpoint / CONFIG).write_text(json.dumps(seal_record(record)))  # resealed: the fingerprint check answers
     assert "trained on backbone" in _evaluate_error(capsys, checkpoint)
 
 
 def test_checkpoint_with_another_hidden_size(checkpoint, capsys):
     record = json.loads((checkpoint / CONFIG).read_text())
     record["backbone"]["hidden_size"] = 768
-    (checkpoint / CONFIG).write_text(json.dumps(record))
+    (checkpoint / CONFIG).write_text(json.dumps(seal_record(record)))
     assert "hidden_size=768" in _evaluate_error(capsys, checkpoint)
 
 

@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -6,10 +8,10 @@ import torch
 from infoprompt.api import load
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
-from infoprompt.errors import CheckpointError
+from infoprompt.errors import CheckpointError, InfoPromptError
 from infoprompt.methods import build_method
 from infoprompt.testing import make_tiny_backbone
-from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
+from infoprompt.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint, seal_record
 
 META = {"template": {"max_length": 64, "layout": "warp"}, "eval_batch_size": 4}
 TEXTS = [Example("a great movie"), Example("boring and long"), Example("fun")]
@@ -67,6 +69,104 @@ def test_label_set_mismatch_is_refused(tmp_path, tiny_bert):
     record = json.loads((tmp_path / "config.json").read_text())
     record["task"]["label_names"] = ["a", "b", "c"]
     record["task"]["verbalizer"] = ["x", "y", "z"]
-    (tmp_path / "config.json").write_text(json.dumps(record))
-    with pytest.raises(CheckpointError, match="label set"):
+    (tmp_path / "config.json").write_text(json.dumps(seal_record(record)))  # resealed: reaches the shape check
+    with pytest.raises(CheckpointError, match=r"implies tensor 'head.bias' of shape \[3\], but model.safetensors holds \[2\]"):
         load_checkpoint(tmp_path, tiny_bert)
+
+
+def test_an_edited_record_is_refused_before_use(tmp_path, tiny_bert):
+    save_checkpoint(tmp_path, trained(tiny_bert), META)
+    record = json.loads((tmp_path / "config.json").read_text())
+    record["backbone"]["name"] = "/somewhere/else"  # not resealed: the record hash catches it
+    (tmp_path / "config.json").write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match="do not match its 'record_sha256'"):
+        read_checkpoint_config(tmp_path)
+
+
+def test_the_backbone_fingerprint_is_mandatory(tmp_path, tiny_bert):
+    save_checkpoint(tmp_path, trained(tiny_bert), META)
+    record = json.loads((tmp_path / "config.json").read_text())
+    del record["backbone"]["embedding_digest"]
+    (tmp_path / "config.json").write_text(json.dumps(seal_record(record)))
+    with pytest.raises(CheckpointError, match="'backbone.embedding_digest' missing"):
+        load_checkpoint(tmp_path, tiny_bert)
+
+
+def test_absurd_sizes_are_refused_before_allocation(tmp_path, tiny_bert):
+    """n_prompts=1e12 (an 8 TB prompt in fp32 at this width times 64): refused by the meta-device build."""
+    save_checkpoint(tmp_path, trained(tiny_bert), META)
+    record = json.loads((tmp_path / "config.json").read_text())
+    record["method_config"]["n_prompts"] = 10**12
+    (tmp_path / "config.json").write_text(json.dumps(seal_record(record)))
+    with pytest.raises(CheckpointError, match="nothing was allocated"):
+        load_checkpoint(tmp_path, tiny_bert)
+
+
+def test_record_shapes_must_match_the_tensor_header(tmp_path, tiny_bert):
+    save_checkpoint(tmp_path, trained(tiny_bert), META)
+    record = json.loads((tmp_path / "config.json").read_text())
+    name = next(iter(record["tensor_shapes"]))
+    record["tensor_shapes"][name] = [10**12]
+    (tmp_path / "config.json").write_text(json.dumps(seal_record(record)))
+    with pytest.raises(CheckpointError, match="'tensor_shapes' does not match"):
+        read_checkpoint_config(tmp_path)
+
+
+def test_written_files_follow_the_umask(tmp_path, tiny_bert):
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path, trained(tiny_bert), META)
+    finally:
+        os.umask(old)
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640, name
+
+
+def test_non_finite_metrics_are_written_as_valid_json(tmp_path, tiny_bert):
+    save_checkpoint(tmp_path, trained(tiny_bert), {**META, "dev_metrics": {"accuracy": float("nan")}})
+    text = (tmp_path / "config.json").read_text()
+    assert "NaN" not in text and json.loads(text)["dev_metrics"] == {"accuracy": None}
+    read_checkpoint_config(tmp_path)  # and the sealed record still verifies
+
+
+class _Pwned:
+    """Unpickling this runs `open(marker, 'w')`: if the marker exists, a pickle was executed."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+def test_a_planted_pickle_in_the_backbone_named_by_a_checkpoint_never_runs(tmp_path, tiny_bert, tiny_model_dir,
+                                                                               monkeypatch):
+    """The record names a backbone folder holding only pytorch_model.bin (a code-running pickle):
+    loading refuses it (safetensors only) and the pickle is never executed."""
+    import pickle
+    import shutil
+
+    planted = tmp_path / "planted"
+    shutil.copytree(tiny_model_dir, planted)
+    for weights in planted.glob("*.safetensors"):
+        weights.unlink()
+    marker = tmp_path / "PWNED"
+    (planted / "pytorch_model.bin").write_bytes(pickle.dumps(_Pwned(marker)))
+    ckpt = tmp_path / "ckpt"
+    save_checkpoint(ckpt, trained(tiny_bert), META)
+    record = json.loads((ckpt / "config.json").read_text())
+    record["backbone"]["name"] = str(planted)
+    (ckpt / "config.json").write_text(json.dumps(seal_record(record)))
+    calls = []
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: calls.append(a) or real_load(*a, **k))
+    with pytest.raises(InfoPromptError, match="model.safetensors"):
+        load_checkpoint(ckpt)
+    assert not calls and not marker.exists()  # torch.load was never reached
+    # The spy works: loading the same folder as a training backbone does reach torch.load, whose
+    # weights_only default (torch>=2.6, the floor in pyproject.toml) refuses the pickle: one line, no code run.
+    from infoprompt.backbones import load_backbone
+
+    with pytest.raises(InfoPromptError, match="cannot load backbone"):
+        load_backbone(str(planted))
+    assert calls and not marker.exists()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from infoprompt.data.example import Example
-from infoprompt.data.readers import BadRowPolicy, read_table, require_field
+from infoprompt.data.readers import BadRowPolicy, label_text, read_table, require_field
 from infoprompt.data.tasks import TaskSpec
 from infoprompt.errors import ConfigError, DataError
 
@@ -30,7 +30,7 @@ def parse_verbalizer(text: str | None) -> dict[str, str]:
 
 
 def _raw_label(row: dict, field: str, where: str) -> str:
-    return require_field(row, field, where).strip()
+    return label_text(row, field, where)
 
 
 def make_custom_task(
@@ -46,7 +46,10 @@ def make_custom_task(
     if not 1 <= len(text_fields) <= 2:
         raise ConfigError("--text-fields: give one field, or two for sentence pairs (a,b)")
     policy = policy or BadRowPolicy()
-    labels = scan_labels(read_table(Path(train_file), policy), label_field, train_file, policy)
+    # Stored resolved: a checkpoint evaluated from another working directory still finds its files.
+    train_file = Path(train_file).expanduser().resolve()
+    dev_file = Path(dev_file).expanduser().resolve() if dev_file else None
+    labels = scan_labels(read_table(train_file, policy), label_field, train_file, policy)
     splits = {"train": str(train_file)}
     if dev_file:
         splits["dev"] = str(dev_file)
@@ -56,11 +59,15 @@ def make_custom_task(
 def scan_labels(rows, label_field: str, source, policy: BadRowPolicy) -> list[str]:
     """The sorted label set of training rows ((line, row) from a file, or (where, row) from `data.frames`)."""
     labels: set[str] = set()
+    count = 0
     for line, row in rows:
+        count += 1
         try:
             labels.add(_raw_label(row, label_field, _where(source, line)))
         except DataError as err:
             policy.handle(str(err))
+    if not count:
+        raise DataError(f"{source}: no data rows (only a header, or every row skipped as bad)")
     if len(labels) < 2:
         raise DataError(f"{source}: field '{label_field}': need at least 2 distinct labels, found {sorted(labels)}")
     return sorted(labels)
@@ -121,4 +128,14 @@ def load_custom_split(task: TaskSpec, split: str, policy: BadRowPolicy) -> list[
     if split not in task.splits:
         raise ConfigError(f"custom task has no '{split}' file (give --{split}-file)")
     path = Path(task.splits[split])
-    return rows_to_examples(read_table(path, policy), task, path, policy)
+    return require_rows(rows_to_examples(read_table(path, policy), task, path, policy), path, policy)
+
+
+def require_rows(examples: list[Example], path: Path, policy: BadRowPolicy) -> list[Example]:
+    """A split file that yields no example is an error naming the file (a header-only file, or one
+    whose every row was skipped), not an empty split discovered later with no file named."""
+    if not examples:
+        skipped = [m for m in policy.skipped if m.startswith(f"{path}:")]
+        why = f"all {len(skipped)} row(s) were skipped as bad" if skipped else "it has no data rows (header only?)"
+        raise DataError(f"{path}: no examples: {why}")
+    return examples

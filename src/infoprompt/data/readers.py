@@ -10,6 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
+import numbers
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +32,15 @@ class BadRowPolicy:
     def handle(self, message: str) -> None:
         if not self.skip:
             raise DataError(message)
-        if message not in self.skipped:  # a file read twice (labels, then rows) reports a row once
+        # A file read twice (labels, then rows) reports a row once, even if the two reads found
+        # different problems in it: a skip is counted per record (its `file:line`), not per message.
+        where = _location(message)
+        if all(_location(seen) != where for seen in self.skipped):
             self.skipped.append(message)
+
+    @property
+    def count(self) -> int:
+        return len(self.skipped)
 
     def summary(self, show: int = 3) -> str:
         head = "; ".join(self.skipped[:show])
@@ -38,30 +48,52 @@ class BadRowPolicy:
         return f"skipped {len(self.skipped)} bad row(s): {head}{more}"
 
 
+_WHERE = re.compile(r"^(.*?:\d+)(?::|$)")
+
+
+def _location(message: str) -> str:
+    """The `file:line` a row message starts with (the whole message if it has none)."""
+    match = _WHERE.match(message)
+    return match.group(1) if match else message
+
+
 def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 (BOM tolerated), naming the line of the first undecodable byte."""
+    """Decode a file as UTF-8 (BOM tolerated), naming the line of the first undecodable byte.
+
+    Every way a path can fail to be a readable file is one DataError naming the path."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a directory, expected a file") from None
+    except PermissionError:
+        raise DataError(f"{path}: permission denied (cannot read the file)") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
+        line = len(LINE_BREAK.findall(raw[:err.start].decode("utf-8", "replace"))) + 1
         raise DataError(
             f"{path}:{line}: undecodable byte 0x{raw[err.start]:02x} (file must be UTF-8)"
         ) from None
 
 
-def _lines(path: Path) -> list[str]:
-    # splitlines() would also split on form feeds and other exotic separators; only \n and \r\n count.
-    text = read_text(path).replace("\r\n", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines
+# A physical line ends in \r\n, \n or a lone \r (old Mac files): all three count, nothing else does
+# (str.splitlines would also split on form feeds and other separators that can occur inside text).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def split_lines(text: str) -> list[str]:
+    """Physical lines; line terminators after the last record are not records."""
+    text = text.rstrip("\r\n")
+    return LINE_BREAK.split(text) if text else []
+
+
+def _blank(values: list[str]) -> bool:
+    return all(not v.strip() for v in values)
 
 
 def read_delimited(
@@ -73,31 +105,51 @@ def read_delimited(
     quoting: int = csv.QUOTE_MINIMAL,
     policy: BadRowPolicy | None = None,
 ) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, row dict). A row whose field count differs from the header is bad."""
+    """Yield (line number, row dict) for every record; a blank row or a row whose field count
+    differs from the header is bad (an error, or a counted skip). Never a silent drop.
+
+    The csv module reads the whole file as one stream, so a quoted field may span lines (the line
+    number is the record's first physical line) and any line ending (\n, \r\n, lone \r) works.
+    """
+    path = Path(path)
     policy = policy or BadRowPolicy()
-    lines = _lines(path)
+    text = read_text(path).rstrip("\r\n")
+    # strict: a quote inside an unquoted field is an error, not a silently different value.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
+                        strict=quoting != csv.QUOTE_NONE)
+    end = 0  # the last physical line the reader consumed
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        nonlocal end
+        while True:
+            first = end + 1
+            try:
+                values = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                # Not skippable: after an unclosed quote nobody can tell where the next record starts,
+                # so skipping would silently drop every line up to the end of the file.
+                raise DataError(f"{path}:{first}: unparsable record spanning lines {first}-{reader.line_num} "
+                                f"({err}; is a quote left open?)") from None
+            end = reader.line_num
+            yield first, values
+
+    stream = records()
     if header:
-        if not lines:
+        first = next(stream, None)
+        if first is None:
             raise DataError(f"{path}:1: empty file, expected a header row")
-        columns = next(csv.reader([lines[0]], delimiter=delimiter, quoting=quoting))
-        columns = [c.strip() for c in columns]
-        start = 1
-    else:
-        if columns is None:
-            raise ValueError("columns are required when header=False")
-        start = 0
+        columns = [c.strip() for c in first[1]]
+        if _blank(columns):
+            raise DataError(f"{path}:1: blank header row, expected column names")
+    elif columns is None:
+        raise ValueError("columns are required when header=False")
     if len(set(columns)) != len(columns):
         raise DataError(f"{path}:1: duplicate column names in header {columns}")
-    # Parse line by line (not as one stream) so a stray quote cannot swallow the following rows.
-    for idx in range(start, len(lines)):
-        line_no = idx + 1
-        text = lines[idx]
-        if not text.strip():
-            continue
-        try:
-            values = next(csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting))
-        except csv.Error as err:
-            policy.handle(f"{path}:{line_no}: unparsable row ({err})")
+    for line_no, values in stream:
+        if _blank(values):
+            policy.handle(f"{path}:{line_no}: blank row (expected {len(columns)} fields {columns})")
             continue
         if len(values) != len(columns):
             missing = columns[len(values)] if len(values) < len(columns) else None
@@ -110,25 +162,48 @@ def read_delimited(
 
 
 def read_jsonl(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple[int, dict]]:
-    """Yield (line number, object) for each non-empty line of a JSON-lines file."""
+    """Yield (line number, object) for each line of a JSON-lines file; a blank line is a bad row."""
     policy = policy or BadRowPolicy()
-    for idx, text in enumerate(_lines(path)):
+    for idx, text in enumerate(split_lines(read_text(path))):
         if not text.strip():
+            policy.handle(f"{path}:{idx + 1}: blank line (expected a JSON object)")
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text, parse_constant=_reject_constant)
         except json.JSONDecodeError as err:
             policy.handle(f"{path}:{idx + 1}: invalid JSON ({err.msg})")
             continue
+        except ValueError as err:  # NaN / Infinity: not JSON, though Python's parser accepts them
+            policy.handle(f"{path}:{idx + 1}: invalid JSON ({err})")
+            continue
         if not isinstance(obj, dict):
-            policy.handle(f"{path}:{idx + 1}: expected a JSON object, got {type(obj).__name__}")
+            policy.handle(f"{path}:{idx + 1}: expected a JSON object, got {_json_type(obj)}")
             continue
         yield idx + 1, obj
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"bare {name} is not a JSON value")
+
+
+def _json_type(value) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
 
 
 def read_table(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple[int, dict]]:
     """Read a user file by extension: .csv (quoted), .tsv (unquoted, GLUE style), .jsonl/.json."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file ({', '.join(SUPPORTED_SUFFIXES)})")
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return read_delimited(path, ",", policy=policy)
@@ -142,12 +217,49 @@ def read_table(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple
 
 
 def require_field(row: dict, name: str, where: str, *, allow_empty: bool = False) -> str:
-    """Fetch a text field or raise a DataError naming `where` (file:line) and the field."""
+    """Fetch a text field or raise a DataError naming `where` (file:line) and the field.
+
+    Text must be text: a number, list or object in a JSON row is an error, never `str()`-ed into data."""
     if name not in row or row[name] is None:
         raise DataError(f"{where}: missing field '{name}'")
     value = row[name]
     if not isinstance(value, str):
-        value = str(value)
+        raise DataError(f"{where}: field '{name}': expected a string, got {_json_type(value)} ({_short(value)})")
     if not allow_empty and not value.strip():
         raise DataError(f"{where}: field '{name}' is empty")
     return value
+
+
+def label_text(row: dict, name: str, where: str) -> str:
+    """A label as the text that names it. Labels are scalars; how JSON values map (docs/reliability.md, "Typed fields"):
+
+    - a string is its own name, stripped: "1" is the label named "1";
+    - an integer is its decimal text: 1 -> "1", so 1 and "1" are the same label;
+    - an integral float is the integer it equals: 1.0 -> "1" (JSON writers often emit 1.0 for 1);
+    - a boolean is its JSON spelling: true -> "true" (so true and "true" are one label);
+    - anything else (a fraction, NaN, a list, an object, null) is an error naming the field.
+    CSV/TSV values are always strings, so there "1.0" and "1" stay two different labels.
+    """
+    if name not in row or row[name] is None:
+        raise DataError(f"{where}: missing field '{name}'")
+    value = row[name]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, numbers.Integral):  # int, and numpy integers from a DataFrame or Dataset
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        raise DataError(f"{where}: field '{name}': a label must be text, an integer or a boolean, got {value!r}")
+    if isinstance(value, str):
+        if not value.strip():
+            raise DataError(f"{where}: field '{name}' is empty")
+        return value.strip()
+    raise DataError(f"{where}: field '{name}': a label must be text, an integer or a boolean, "
+                    f"got {_json_type(value)} ({_short(value)})")
+
+
+def _short(value, limit: int = 40) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

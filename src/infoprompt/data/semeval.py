@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 from infoprompt.data.example import Example
-from infoprompt.data.readers import BadRowPolicy, read_text
+from infoprompt.data.readers import BadRowPolicy, read_text, split_lines
 from infoprompt.data.tasks import TaskSpec, register_task
 from infoprompt.errors import ConfigError, DataError
 from infoprompt.evaluation.semeval import LABELS, undirected
@@ -88,7 +88,7 @@ def read_semeval_file(
     `ids`, when given, receives every sentence id read, also those of records skipped as bad, so
     that the dev hold-out does not shift when --skip-bad-rows drops a record.
     """
-    lines = read_text(path).replace("\r\n", "\n").split("\n")
+    lines = split_lines(read_text(path))
     out: list[tuple[int, Example]] = []
     seen: dict[int, str] = {}
     i = 0
@@ -129,7 +129,7 @@ def read_semeval_file(
 def _check_key(examples: list[tuple[int, Example]], key_path: Path) -> None:
     """The undirected key must agree with the FULL file's directional labels."""
     gold = {sid: undirected(LABELS[e.label]) for sid, e in examples if e.label is not None}
-    for line_no, line in enumerate(read_text(key_path).replace("\r\n", "\n").split("\n"), start=1):
+    for line_no, line in enumerate(split_lines(read_text(key_path)), start=1):
         if not line.strip():
             continue
         sid, _, relation = line.partition("\t")

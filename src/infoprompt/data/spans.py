@@ -170,6 +170,9 @@ def make_span_task(
 ) -> TaskSpec:
     """Scan the training file for the label set (sorted) and build a TaskSpec that knows its files."""
     policy = policy or BadRowPolicy()
+    # Stored resolved: a checkpoint evaluated from another working directory still finds its files.
+    train_file, dev_file = (Path(f).expanduser().resolve() for f in (train_file, dev_file))
+    test_file = Path(test_file).expanduser().resolve() if test_file else None
     types = [label for *_, label in _read(train_file, kind, policy, labelled=True)]
     labels = set(types)
     if not types:
@@ -222,7 +225,10 @@ def prediction_examples(task: TaskSpec, path: str | Path, policy: BadRowPolicy) 
 def load_span_split(task: TaskSpec, split: str, policy: BadRowPolicy) -> list[Example]:
     if split not in task.splits:
         raise ConfigError(f"{task.name} has no '{split}' file (give --{split}-file)")
-    return read_span_examples(task.splits[split], kind_of(task), policy, task.label_names)
+    from infoprompt.data.custom import require_rows
+
+    path = Path(task.splits[split])
+    return require_rows(read_span_examples(path, kind_of(task), policy, task.label_names), path, policy)
 
 
 for _name in TASK_NAMES.values():

@@ -63,6 +63,8 @@ def _label(obj: dict, names: list[str], where: str, path: str = "label") -> int:
     if not isinstance(obj, dict) or "label" not in obj or obj["label"] is None:
         raise DataError(f"{where}: missing field '{path}'")
     value = obj["label"]
+    if isinstance(value, float) and value.is_integer():  # 1.0 is the index 1, as in data/readers.label_text
+        value = int(value)
     if isinstance(value, bool):
         if names == BOOL_LABELS:
             return int(value)

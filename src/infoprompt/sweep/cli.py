@@ -40,6 +40,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     finished = result.total - len(result.failed)
     print(f"sweep: {finished}/{result.total} runs finished in {result.runs_dir} "
           f"({result.skipped} were already finished, {len(result.outcomes)} handled now)")
+    report_skipped_rows(result.outcomes)
     for outcome in result.failed:
         print(f"failed: {outcome.name}: {outcome.message}", file=sys.stderr)
     if result.failed:
@@ -51,6 +52,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         write_report(result.runs_dir)
         print(f"report: {Path(result.runs_dir) / 'report' / 'report.md'}")
     return 0 if result.ok else 1
+
+
+def report_skipped_rows(outcomes) -> int:
+    """--skip-bad-rows in a sweep: the bad rows each run skipped (from its result.json), never silent."""
+    from infoprompt.sweep.rundir import read_result
+
+    counts = {o.name: (read_result(Path(o.run_dir)) or {}).get("skipped_rows") or 0 for o in outcomes}
+    counts = {name: n for name, n in counts.items() if n}
+    if counts:
+        shown = ", ".join(f"{name}: {n}" for name, n in list(counts.items())[:5])
+        more = f" (+{len(counts) - 5} more runs)" if len(counts) > 5 else ""
+        print(f"sweep: skipped bad rows in {len(counts)} run(s): {shown}{more} (each run's result.json: "
+              "'skipped_rows')", file=sys.stderr)
+    return sum(counts.values())
 
 
 def add_parser(subparsers: Any) -> None:

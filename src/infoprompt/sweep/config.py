@@ -55,7 +55,9 @@ def load_sweep(path: str | Path) -> SweepConfig:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: sweep file not found")
-    text = path.read_text(encoding="utf-8")
+    from infoprompt.data.readers import read_text
+
+    text = read_text(path)  # UTF-8, or one line naming the line of the first undecodable byte
     suffix = path.suffix.lower()
     if suffix in (".yaml", ".yml"):
         data, locate = _parse_yaml(path, text)

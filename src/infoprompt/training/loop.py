@@ -354,6 +354,15 @@ class _NoLog:
         pass
 
 
+def _kept_checkpoint(run_dir: Path, best_step: int, saves: bool) -> str:
+    """What a diverged run leaves behind, as it is on disk: the checkpoint of this run's best
+    evaluation, or the plain fact that there is none (before the first evaluation, or nothing saves)."""
+    record = Path(run_dir) / "config.json"
+    if saves and best_step >= 0 and record.is_file():
+        return f"the last good checkpoint (step {best_step}) is kept: {record}"
+    return "no checkpoint was saved (no evaluation had finished yet); lower --lr or check the settings"
+
+
 def fit(
     method,
     train_features: list[Feature],
@@ -511,7 +520,7 @@ def fit(
                 except NonFiniteLoss as err:
                     raise TrainingDivergedError(
                         f"{err.what} '{err.name}' is {err.value} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
-                        f"the last good checkpoint (step {pos.best_step}) is kept in {run_dir}"
+                        f"{_kept_checkpoint(run_dir, pos.best_step, on_best is not None)}"
                     ) from None
                 scheduler.step()
                 pos.step += 1
