@@ -80,6 +80,8 @@ class Family:
     auto_class: ClassVar[str] = "AutoModel"
     has_lm_head: ClassVar[bool] = False
     packs: ClassVar[bool] = True  # padding-free packing (infoprompt.packing) may be used
+    first_token_state: ClassVar[bool] = True  # Reading.first exists (IDPG's `cls` generator input)
+    generates: ClassVar[bool] = False  # greedy decoding can stand in for label scores (evaluate --generate)
     readouts: ClassVar[tuple[str, ...]] = ()
     answer_readout: ClassVar[str | None] = None  # the readout at which the LM predicts the label word
     readout_descriptions: ClassVar[dict[str, str]] = {}

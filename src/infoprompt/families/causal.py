@@ -62,6 +62,8 @@ class CausalLM(Family):
     auto_class = "AutoModelForCausalLM"
     has_lm_head = True
     packs = False  # the answer is read per row with a key/value cache instead
+    first_token_state = False
+    generates = True
     readouts = ("answer",)
     answer_readout = "answer"
     readout_descriptions = {"answer": "final hidden state at the answer cue (where the LM predicts the label word)"}

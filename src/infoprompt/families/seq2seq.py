@@ -40,6 +40,8 @@ class Seq2SeqLM(Family):
     auto_class = "AutoModelForSeq2SeqLM"
     has_lm_head = True
     packs = False
+    first_token_state = False
+    generates = True
     readouts = ("decoder",)
     answer_readout = "decoder"
     readout_descriptions = {"decoder": "decoder's first state over the encoded input (where the LM predicts the label word)"}

@@ -35,7 +35,7 @@ from infoprompt.methods.prompt_masks import PromptMasker
 from infoprompt.packing import Packer
 
 PREDICTIONS = ("auto", "head", "label")
-DEFAULT_LM_PREDICT = "label"  # docs/families.md: measured against `head` on SmolLM2 and a masked LM
+DEFAULT_LM_PREDICT = "label"  # docs/families.md ("Which prediction by default"): measured against `head` on SmolLM2
 SCORES = ("mean", "sum")  # label likelihood: length-normalised or summed token log-likelihood
 GEN_LOSSES = ("ce", "lm", "both")  # cross-entropy over the C labels, the gold verbalizer's LM loss, or both
 HEAD_INITS = ("auto", "lm", "words")  # class head: LM-head verbalizer rows where there are some | required | WARP's
@@ -194,7 +194,7 @@ class PromptMethod(nn.Module):
         self.candidates = self.family.label_candidates(self.make_template(), backbone.tokenizer, task.verbalizer) \
             if at_answer else None
         self.share_prefix = True  # reuse one key/value cache across rows where the family can (off: benchmarks)
-        if self.predict == "label" and self.family.kind != "encoder":  # a generative LM predicts: decoding can stand in
+        if self.predict == "label" and self.family.generates:  # a generative LM predicts: decoding can stand in
             self.capabilities = type(self).capabilities | Capability.LABEL_LIKELIHOOD
         self._backbone_training = backbone.model.training  # the dropout policy chosen at load time
         self.prompt_masker: nn.Module | None = None  # set by pruning (XPrompt) to mask tokens/pieces

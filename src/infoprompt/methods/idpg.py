@@ -154,7 +154,7 @@ class IDPG(PromptMethod):
         self.cache = PromptFreeCache()
         choice = config.generator_input
         self.generator_input = ("cls" if self.readout == "mask" else "readout") if choice == "auto" else choice
-        if self.generator_input == "cls" and self.family.kind != "encoder":
+        if self.generator_input == "cls" and not self.family.first_token_state:
             raise ConfigError(f"--generator-input cls needs an encoder's first-token state; the {self.family.name} "
                               "family has none (use readout)")
 
