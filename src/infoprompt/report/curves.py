@@ -17,7 +17,6 @@ run that replayed it) keeps its last record.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,23 +94,15 @@ def curve_auc(steps, values) -> float:
 
 def read_curve(record: RunRecord, metric: str | None = None) -> Curve | None:
     """The run's dev curve for `metric` (default: its primary metric); None when it has no metrics log."""
-    path = record.run_dir / METRICS_LOG
-    if not path.is_file():
+    if not (record.run_dir / METRICS_LOG).is_file():
         return None
     metric = metric or record.primary_metric
     by_step: dict[int, float] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            raise DataError(f"{path}:{number}: not a JSON record") from None
-        if entry.get("type") != "eval":
-            continue
+    for entry in record.evaluations:  # the log's eval records, parsed and checked in one place
         scores = entry.get("metrics") or {}
         if metric not in scores:
-            raise DataError(f"{path}:{number}: field 'metrics.{metric}' missing (has {sorted(scores)})")
+            raise DataError(f"{record.run_dir / METRICS_LOG}: eval record of step {entry['step']}: field "
+                            f"'metrics.{metric}' missing (has {sorted(scores)})")
         by_step[int(entry["step"])] = float(scores[metric])
     if not by_step:
         return None
