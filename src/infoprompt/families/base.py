@@ -226,3 +226,19 @@ def head_features(head: nn.Module, projection: nn.Module, hidden: torch.Tensor) 
     finally:
         handle.remove()
     raise ConfigError("the LM head never reached its output projection")
+
+
+class HeadedFamily(Family):
+    """A family whose model is an LM head around a body kept under `model.base_model_prefix` (BERT's `bert`,
+    Llama's `model`): the body is what packing and prefixes wrap, and a wrapped body is put back in place."""
+
+    def body(self, model: nn.Module) -> nn.Module:
+        return model.base_model
+
+    def replace_body(self, model: nn.Module, body: nn.Module) -> nn.Module:
+        setattr(model, model.base_model_prefix, body)
+        return model
+
+    def input_embeddings(self, model: nn.Module) -> nn.Module:
+        return model.get_input_embeddings()
+

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
-from infoprompt.families.base import Family, ModuleMap, Reading, first_token_logprobs
+from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -56,7 +56,7 @@ def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor, answer_pos: t
     return min(length, int(answer_pos.min()))  # the answer position itself always runs per row
 
 
-class CausalLM(Family):
+class CausalLM(HeadedFamily):
     name = "causal"
     kind = "causal"
     auto_class = "AutoModelForCausalLM"
@@ -79,16 +79,6 @@ class CausalLM(Family):
 
     def prepare_tokenizer(self, tokenizer) -> None:
         ensure_pad_token(tokenizer)
-
-    def body(self, model: nn.Module) -> nn.Module:
-        return model.base_model
-
-    def replace_body(self, model: nn.Module, body: nn.Module) -> nn.Module:
-        setattr(model, model.base_model_prefix, body)
-        return model
-
-    def input_embeddings(self, model: nn.Module) -> nn.Module:
-        return model.get_input_embeddings()
 
     def uses_token_types(self, model: nn.Module) -> bool:
         return False

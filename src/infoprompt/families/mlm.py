@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from infoprompt.errors import ConfigError
-from infoprompt.families.base import Family, ModuleMap, Reading, first_token_logprobs, head_features
+from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs, head_features
 from infoprompt.families.encoder import BERT_LIKE, encoder_hidden
 from infoprompt.readout import read_out
 
@@ -22,7 +22,7 @@ from infoprompt.readout import read_out
 MLM_MODEL_TYPES = {"roberta", "xlm-roberta", "camembert", "deberta", "deberta-v2", "electra", "distilbert", "albert"}
 
 
-class MaskedLM(Family):
+class MaskedLM(HeadedFamily):
     name = "mlm"
     kind = "encoder"
     auto_class = "AutoModelForMaskedLM"
@@ -46,16 +46,6 @@ class MaskedLM(Family):
     def claims_model(cls, model: nn.Module) -> bool:
         name = type(model).__name__
         return ("MaskedLM" in name or "ForPreTraining" in name) and model.get_output_embeddings() is not None
-
-    def body(self, model: nn.Module) -> nn.Module:
-        return model.base_model
-
-    def replace_body(self, model: nn.Module, body: nn.Module) -> nn.Module:
-        setattr(model, model.base_model_prefix, body)
-        return model
-
-    def input_embeddings(self, model: nn.Module) -> nn.Module:
-        return model.get_input_embeddings()
 
     def module_map(self, model: nn.Module) -> ModuleMap:
         return BERT_LIKE
