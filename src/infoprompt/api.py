@@ -207,10 +207,12 @@ class LoadedModel:
         logits = predict_logits(self.method, self.template.encode(examples), batch_size)
         return logits.argmax(-1).tolist()
 
-    def predict_proba(self, examples: list[Example], batch_size: int | None = None) -> torch.Tensor:
-        """Per-label probabilities (softmax of the logits), one row per example, in order."""
+    def predict_proba(self, examples: list[Example], batch_size: int | None = None,
+                      progress: bool = False) -> torch.Tensor:
+        """Per-label probabilities (softmax of the logits), one row per example, in order; `progress` shows a bar."""
         batch_size = batch_size or self.record.get("eval_batch_size", 64)
-        return predict_logits(self.method, self.template.encode(examples), batch_size).softmax(-1)
+        return predict_logits(self.method, self.template.encode(examples), batch_size, progress=progress,
+                              desc="predict").softmax(-1)
 
     def predict_texts(self, texts: list[str] | list[tuple[str, str]]) -> list[str]:
         examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
@@ -222,9 +224,10 @@ class LoadedModel:
         examples = frame_examples(rows, "rows", text_rows_task(self.task), BadRowPolicy(), labelled=False)
         return [self.task.label_names[i] for i in self.predict_examples(examples)]
 
-    def evaluate_examples(self, examples: list[Example]) -> dict[str, float]:
+    def evaluate_examples(self, examples: list[Example], progress: bool = False) -> dict[str, float]:
         features = self.template.encode(examples)
-        return evaluate_features(self.method, features, self.task.metrics, self.record.get("eval_batch_size", 64))
+        return evaluate_features(self.method, features, self.task.metrics, self.record.get("eval_batch_size", 64),
+                                 progress=progress)
 
 
 def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedModel:
@@ -234,8 +237,10 @@ def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedMode
 
 
 def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: str | None = None,
-             backbone: Backbone | None = None, skip_bad_rows: bool = False, generate: bool = False) -> dict:
-    """Score a checkpoint on its task's dev split (or on `dev_file` for a custom task).
+             backbone: Backbone | None = None, skip_bad_rows: bool = False, generate: bool = False,
+             progress: bool = False) -> dict:
+    """Score a checkpoint on its task's dev split (or on `dev_file` for a custom task); `progress` shows a bar
+    while the examples are scored.
 
     `generate`: generative backbones only; greedy decoding mapped to labels instead of label scores
     (infoprompt.generative.generation; adds `unmatched`, the generations that named no label)."""
@@ -260,7 +265,7 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
         return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint), "dev": dev,
                 **scored_rows(examples, policy)}
     return {"task": task.name, "method": model.record["method"], "checkpoint": str(checkpoint),
-            "dev": model.evaluate_examples(examples), **scored_rows(examples, policy)}
+            "dev": model.evaluate_examples(examples, progress), **scored_rows(examples, policy)}
 
 
 def scored_rows(examples: list[Example], policy: BadRowPolicy) -> dict:
@@ -295,14 +300,15 @@ class PredictionReport:
 
 
 def predict_file(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
-                 *, backbone: Backbone | None = None, skip_bad_rows: bool = False) -> PredictionReport:
+                 *, backbone: Backbone | None = None, skip_bad_rows: bool = False,
+                 progress: bool = False) -> PredictionReport:
     """Predict every record of a CSV/TSV/JSONL file holding the task's text fields (or the task's own
     release format, or a DataFrame, Dataset or list of dicts); with `output_file`, write source, text,
     label and per-label probabilities (evaluation/predictions.py)."""
     output = check_output_path(output_file)  # before the model is loaded: a bad --output costs nothing
     model = load(checkpoint, backbone)
     data = read_prediction_input(model.task, input_file, BadRowPolicy(skip=skip_bad_rows))
-    rows = prediction_rows(data.examples, model.task.label_names, model.predict_proba(data.examples))
+    rows = prediction_rows(data.examples, model.task.label_names, model.predict_proba(data.examples, progress=progress))
     if output is not None:
         write_predictions(output, rows)
     return PredictionReport(rows, data)

@@ -183,7 +183,7 @@ def cmd_evaluate(args) -> int:
     from infoprompt.api import evaluate
 
     out = evaluate(args.checkpoint, data_dir=args.data_dir, dev_file=args.dev_file, skip_bad_rows=args.skip_bad_rows,
-                   generate=args.generate)
+                   generate=args.generate, progress=sys.stderr.isatty())  # a bar on a terminal; logs stay clean
     report_skipped(out["skipped"], out["skipped_rows"])
     human(args, f"{out['task']} / {out['method']}: " + ", ".join(f"{k} {v:.4f}" for k, v in out["dev"].items())
           + f" ({out['examples']} examples)")
@@ -204,7 +204,8 @@ def _add_predict(sub) -> None:
 def cmd_predict(args) -> int:
     from infoprompt.api import predict_file
 
-    report = predict_file(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows)
+    report = predict_file(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows,
+                          progress=sys.stderr.isatty())
     report_skipped(report.input.skipped, len(report.input.skipped))
     if not args.output:
         print("\n".join(report.labels))

@@ -74,3 +74,31 @@ def test_eval_subsample_selects_on_the_subset_and_reports_full_split_scores(tmp_
     assert result.metrics == kept["metrics"]
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     assert record["dev_metrics"] == kept["metrics"]
+
+
+def test_evaluate_and_predict_of_a_checkpoint_show_progress_when_asked(tmp_path, tiny_bert, monkeypatch, capsys):
+    """`infoprompt evaluate`/`predict` pass progress on a terminal; without one (here) the scoring prints whole
+    progress lines (every 30 s; here every update), each naming what is scored, and the scores are the same."""
+    import sys
+
+    from infoprompt.api import TrainConfig, evaluate, predict_file, train
+
+    files = _files(tmp_path, n_dev=12)
+    cfg = TrainConfig(task="custom", method="prompt", train_file=str(files / "train.csv"),
+                      dev_file=str(files / "dev.csv"), text_fields=["sentence"], epochs=1, batch_size=8,
+                      output=str(tmp_path / "run"), progress=False, device="cpu", max_length=32, patience=0,
+                      select_on="last")
+    train(cfg, backbone=tiny_bert)
+    from infoprompt.training import loop
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(loop, "progress_bar", lambda *a, **k: progress_bar(*a, **k, interval=0.0))  # no 30 s wait
+    capsys.readouterr()
+    quiet = evaluate(tmp_path / "run", backbone=tiny_bert)
+    assert capsys.readouterr().err == ""
+    shown = evaluate(tmp_path / "run", backbone=tiny_bert, progress=True)
+    err = capsys.readouterr().err.splitlines()
+    assert shown["dev"] == quiet["dev"] and err and err[-1].startswith("dev: 100% 12/12")
+    report = predict_file(tmp_path / "run", files / "dev.csv", backbone=tiny_bert, progress=True)
+    err = capsys.readouterr().err.splitlines()
+    assert len(report.rows) == 12 and err and err[-1].startswith("predict: 100% 12/12")
