@@ -36,7 +36,6 @@ from infoprompt.analysis.common import (
     resolve_backbone,
     save_figure,
     write_csv,
-    write_json,
 )
 from infoprompt.analysis.mi import gaussian_check, likelihood_bounds
 from infoprompt.analysis.sources import (
@@ -46,6 +45,7 @@ from infoprompt.analysis.sources import (
     checkpoint_data_dir,
     checkpoint_task,
 )
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import DATA_ENV, get_task
@@ -130,7 +130,7 @@ class CMIResult:
         write_csv(paths["csv"], ["source", "input", "lower", "upper", "estimate"],
                   [[r["source"], r["input"], f"{r['lower']:.6f}", f"{r['upper']:.6f}", f"{r['estimate']:.6f}"]
                    for r in self.records])
-        write_json(paths["json"], self.to_dict())
+        atomic_write_json(paths["json"], self.to_dict())
         plot_cmi(self, paths["png"])
         return paths
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,22 +65,6 @@ def draw_examples(task: TaskSpec, split: str, n: int, seed: int, data_dir: str |
     if not examples:
         raise ConfigError(f"the {split} split of {task.name} is empty")
     return sample_few_shot(examples, min(n, len(examples)), seed)
-
-
-def finite(value):
-    """JSON-safe: inf/nan -> None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
-def write_json(path: Path, payload: dict) -> None:
-    text = json.dumps(finite(payload), indent=2, sort_keys=True, allow_nan=False) + "\n"
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_csv(path: Path, header: list[str], rows: list[list]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from infoprompt.analysis.common import write_csv, write_json
+from infoprompt.analysis.common import write_csv
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.errors import ConfigError
 
 
@@ -53,6 +54,6 @@ def learning_curves(runs_dir: str | Path, out_dir: str | Path, *, metric: str | 
             "majority": c.majority,
         })
     levels = {task: convergence_level(task) for task in sorted({c.task for c in curves})}
-    write_json(paths["json"], {"analysis": "curves", "runs_dir": str(runs_dir), "filters": filters,
+    atomic_write_json(paths["json"], {"analysis": "curves", "runs_dir": str(runs_dir), "filters": filters,
                                "metric": curves[0].metric, "convergence_levels": levels, "conditions": groups})
     return paths

@@ -39,8 +39,8 @@ from infoprompt.analysis.common import (
     resolve_backbone,
     save_figure,
     write_csv,
-    write_json,
 )
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.sampling import sample_few_shot
@@ -122,7 +122,7 @@ class LandscapeResult:
         rows = [[f"{a:.4f}", f"{b:.4f}", *(f"{self.surfaces[n][j][i]:.6f}" for n in names)]
                 for j, b in enumerate(self.axis) for i, a in enumerate(self.axis)]
         write_csv(paths["csv"], ["pc1", "pc2", *names], rows)
-        write_json(paths["json"], self.to_dict())
+        atomic_write_json(paths["json"], self.to_dict())
         plot_landscape(self, paths["png"])
         return paths
 
