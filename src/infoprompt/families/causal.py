@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infoprompt.errors import ConfigError
 from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs
+from infoprompt.families.text_to_text import TextToTextFamily
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
@@ -56,7 +56,7 @@ def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor, answer_pos: t
     return min(length, int(answer_pos.min()))  # the answer position itself always runs per row
 
 
-class CausalLM(HeadedFamily):
+class CausalLM(TextToTextFamily, HeadedFamily):
     name = "causal"
     kind = "causal"
     auto_class = "AutoModelForCausalLM"
@@ -77,27 +77,8 @@ class CausalLM(HeadedFamily):
     def claims_model(cls, model: nn.Module) -> bool:
         return not getattr(model.config, "is_encoder_decoder", False) and type(model).__name__.endswith(_CAUSAL_SUFFIXES)
 
-    def prepare_tokenizer(self, tokenizer) -> None:
-        ensure_pad_token(tokenizer)
-
-    def uses_token_types(self, model: nn.Module) -> bool:
-        return False
-
-    def position_offset(self, model: nn.Module) -> int:
-        return 0
-
     def module_map(self, model: nn.Module) -> ModuleMap:
         return LLAMA_LIKE
-
-    def make_template(self, tokenizer, n_prompts, *, layout, max_length, task):
-        from infoprompt.generative.formats import task_format
-        from infoprompt.generative.template import GenerativeTemplate
-
-        return GenerativeTemplate(tokenizer, n_prompts, kind=self.kind, fmt=task_format(task), layout=layout,
-                                  max_length=max_length)
-
-    def label_candidates(self, template, tokenizer, words: list[str]) -> list[list[int]]:
-        return [template.answer_ids(w) for w in words]
 
     # -- reading -------------------------------------------------------------------------------
     def read(self, model, embeds, batch, readout, *, packer=None, share_prefix=True) -> Reading:
@@ -151,11 +132,3 @@ class CausalLM(HeadedFamily):
             hidden = out.last_hidden_state[:, -width:]
         logprobs = F.log_softmax(head(hidden).float(), -1)
         return logprobs.gather(-1, ids[1:].unsqueeze(0).expand(batch_size, -1).unsqueeze(-1)).squeeze(-1).sum(-1)
-
-
-def ensure_pad_token(tokenizer) -> None:
-    """Batches are padded (and padding is masked out): a tokenizer without a pad token pads with EOS."""
-    if tokenizer.pad_token_id is None:
-        if tokenizer.eos_token is None:
-            raise ConfigError("the backbone's tokenizer has neither a pad nor an EOS token")
-        tokenizer.pad_token = tokenizer.eos_token

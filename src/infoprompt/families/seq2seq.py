@@ -15,8 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
-from infoprompt.families.base import Family, ModuleMap, Reading
-from infoprompt.families.causal import ensure_pad_token
+from infoprompt.families.base import ModuleMap, Reading
+from infoprompt.families.text_to_text import TextToTextFamily
 
 T5_LIKE = ModuleMap(
     attention_output=r".*block\.\d+\.layer\.0\.SelfAttention\.o",
@@ -34,7 +34,7 @@ class Seq2SeqState:
     mask: torch.Tensor
 
 
-class Seq2SeqLM(Family):
+class Seq2SeqLM(TextToTextFamily):
     name = "seq2seq"
     kind = "seq2seq"
     auto_class = "AutoModelForSeq2SeqLM"
@@ -54,9 +54,6 @@ class Seq2SeqLM(Family):
     def claims_model(cls, model: nn.Module) -> bool:
         return bool(getattr(model.config, "is_encoder_decoder", False))
 
-    def prepare_tokenizer(self, tokenizer) -> None:
-        ensure_pad_token(tokenizer)
-
     def body(self, model: nn.Module) -> nn.Module:
         return model.get_encoder()
 
@@ -70,24 +67,8 @@ class Seq2SeqLM(Family):
     def tuning_scope(self, model: nn.Module) -> nn.Module:
         return model  # encoder and decoder stacks both (the tied LM head sits outside the numbered blocks)
 
-    def uses_token_types(self, model: nn.Module) -> bool:
-        return False
-
-    def position_offset(self, model: nn.Module) -> int:
-        return 0
-
     def module_map(self, model: nn.Module) -> ModuleMap:
         return T5_LIKE
-
-    def make_template(self, tokenizer, n_prompts, *, layout, max_length, task):
-        from infoprompt.generative.formats import task_format
-        from infoprompt.generative.template import GenerativeTemplate
-
-        return GenerativeTemplate(tokenizer, n_prompts, kind=self.kind, fmt=task_format(task), layout=layout,
-                                  max_length=max_length)
-
-    def label_candidates(self, template, tokenizer, words: list[str]) -> list[list[int]]:
-        return [template.answer_ids(w) for w in words]
 
     def _features(self, model: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         if getattr(model.config, "scale_decoder_outputs", getattr(model.config, "tie_word_embeddings", False)):
