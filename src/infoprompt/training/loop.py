@@ -438,8 +438,8 @@ def fit(
             save_training_state(run_dir, method, optimizer, scheduler, pos, state_config)
 
     subset = eval_subset(len(dev_features), config.eval_subsample, config.seed)  # --eval-subsample rows
-    chooser = protocol if subset is None else make_protocol(config, [dev_features[i] for i in subset], metrics,
-                                                            primary_metric)
+    subset_features = None if subset is None else [dev_features[i] for i in subset]
+    chooser = protocol if subset is None else make_protocol(config, subset_features, metrics, primary_metric)
     subset_batches: list | None = None
 
     def compared(record: dict) -> dict:
@@ -471,10 +471,9 @@ def fit(
             fields = full_record()
         else:
             if subset_batches is None:
-                subset_batches = eval_batches(method, [dev_features[i] for i in subset], config.eval_batch_size,
-                                              device)
-            logits = predict_logits(method, [dev_features[i] for i in subset], config.eval_batch_size, device,
-                                    config.precision, subset_batches, config.progress)
+                subset_batches = eval_batches(method, subset_features, config.eval_batch_size, device)
+            logits = predict_logits(method, subset_features, config.eval_batch_size, device, config.precision,
+                                    subset_batches, config.progress)
             fields = chooser.score(logits.argmax(-1).tolist())
         record = {"type": "eval", "step": pos.step, "epoch": epoch, **fields}
         if subset is not None:
