@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infoprompt.analysis.common import pyplot, save_figure, write_json
+from infoprompt.analysis.common import pyplot, save_figure
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.training.checkpoint import atomic_write_bytes
 
 
@@ -88,7 +89,7 @@ def plot(payload: dict, path: Path) -> None:
 def write_report(out_dir: str | Path, payload: dict) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "prune.json", payload)
+    atomic_write_json(out / "prune.json", payload)
     atomic_write_bytes(out / "prune.md", markdown(payload).encode("utf-8"))
     if payload["ratios"]:
         plot(payload, out / "prune.png")
