@@ -18,6 +18,8 @@ attention mask hides the padding between a row's input and its label tokens.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +47,25 @@ class CausalState:
     mask: torch.Tensor  # (B, L) attention mask of the input pass
     embeds: torch.Tensor  # (B, L, D) inputs, for scoring without a cache
     answer_pos: torch.Tensor  # (B,) last input position of each row
+
+
+@functools.cache
+def _cache_keyword_of(forward_owner: type) -> str:
+    params = inspect.signature(forward_owner.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_keyword(body: nn.Module) -> str:
+    """The keyword a decoder's forward takes its key/value cache by. Recent transformers renamed
+    `past_key_values` to `cache` (5.24 has `cache`, 5.17 still `past_key_values`) and our floor admits
+    both, so the signature is asked once per model class (a stale name fails on the GPU machines' 5.17)."""
+    return _cache_keyword_of(type(body))
+
+
+def returned_cache(output) -> object:
+    """The key/value cache a decoder returned, under either name (see `cache_keyword`)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor, answer_pos: torch.Tensor) -> int:
@@ -88,17 +109,17 @@ class CausalLM(TextToTextFamily, HeadedFamily):
         shared = shared_prefix_length(embeds, mask, answer) if share_prefix else 0
         if shared:
             head = body(inputs_embeds=embeds[:1, :shared], attention_mask=mask[:1, :shared], use_cache=True)
-            cache = head.cache
+            cache = returned_cache(head)
             cache.batch_repeat_interleave(batch_size)
             positions = torch.arange(shared, length, device=mask.device).unsqueeze(0).expand(batch_size, -1)
             out = body(inputs_embeds=embeds[:, shared:], attention_mask=mask, position_ids=positions,
-                       cache=cache, use_cache=True)
+                       **{cache_keyword(body): cache}, use_cache=True)
             z = out.last_hidden_state[rows, answer - shared]
         else:
             kwargs = {"use_cache": True} if share_prefix else {}  # prefix wrappers run their own cache
             out = body(inputs_embeds=embeds, attention_mask=mask, **kwargs)
             z = out.last_hidden_state[rows, answer]
-        cache = out.cache if share_prefix else None
+        cache = returned_cache(out) if share_prefix else None
         return Reading(z, state=CausalState(cache, mask, embeds, answer))
 
     def score_labels(self, model, reading: Reading, candidates: list[list[int]]) -> torch.Tensor:
@@ -122,7 +143,7 @@ class CausalLM(TextToTextFamily, HeadedFamily):
         ones = state.mask.new_ones(batch_size, width)
         if state.cache is not None:
             out = body(inputs_embeds=label_embeds, attention_mask=torch.cat([state.mask, ones], 1),
-                       position_ids=positions, cache=state.cache, use_cache=True)
+                       position_ids=positions, **{cache_keyword(body): state.cache}, use_cache=True)
             state.cache.crop(-width)  # back to the input's cache for the next label
             hidden = out.last_hidden_state
         else:  # per-row prefixes: run input and label together
