@@ -2,6 +2,9 @@
 
 Usage: python scripts/choose_infoprompt_defaults.py RUNS_DIR [--out chosen.json] [--write-sweep STUDY.yaml]
        python scripts/choose_infoprompt_defaults.py --compare-args chosen.json   (the report's --compare pairs)
+       ... RUNS_DIR --reference PROMPT_RUNS   (also: another method's selection-half scores on the same tuning
+       data, e.g. configs/sweeps/prompt_reference_tuning_minilm.yaml, and each configuration's paired
+       difference from it; the reference plays no part in the choice)
 
 RUNS_DIR holds the runs of configs/sweeps/infoprompt_defaults_minilm.yaml (`--select-on dev-split`).
 A run's number is its kept checkpoint's score on the SELECTION half of dev (the eval record at its
@@ -119,6 +122,28 @@ def choose(runs_dir: str | Path, partial: bool = False) -> dict:
     }
 
 
+def reference(runs_dir: str | Path, table: list[dict]) -> dict:
+    """Another method's selection-half scores on the same (shots, seed) units, and each configuration's paired
+    difference from it (mean, sample std, n): how the candidates compare with, say, prompt tuning on data
+    that no reported score comes from. It is printed beside the choice and never changes it."""
+    records, unfinished = load_runs(runs_dir)
+    if unfinished or not records:
+        raise DataError(f"{runs_dir}: {len(unfinished)} unfinished and {len(records)} finished reference runs; "
+                        "finish the reference sweep")
+    seeds = {f"shots{r.shots}/seed{r.seed}": selection_score(r) for r in records}
+    methods = sorted({r.method for r in records})
+    diffs = {}
+    for row in table:
+        paired = [row["seeds"][unit] - seeds[unit] for unit in row["seeds"] if unit in seeds]
+        diffs[json.dumps(row["changed"], sort_keys=True)] = {
+            "mean": statistics.fmean(paired) if paired else None, "n": len(paired),
+            "std": statistics.stdev(paired) if len(paired) > 1 else None}
+    values = list(seeds.values())
+    return {"methods": methods, "folder": Path(runs_dir).name, "seeds": seeds, "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else None, "n": len(values),
+            "difference_by_configuration": diffs}
+
+
 def sweep_block(changed: dict[str, Any]) -> list[str]:
     """The grid entries (YAML lines, two-space indented) of the study's new-defaults conditions."""
     lines = [f"  {BEGIN} (written by scripts/choose_infoprompt_defaults.py --write-sweep)"]
@@ -170,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fill the study sweep file's chosen-defaults block with the choice")
     parser.add_argument("--partial", action="store_true",
                         help="tabulate an unfinished sweep (marked provisional); refuses --write-sweep")
+    parser.add_argument("--reference", metavar="RUNS_DIR",
+                        help="another method's runs on the same tuning data: tabulated beside the choice, never used by it")
     parser.add_argument("--compare-args", type=Path, metavar="CHOSEN_JSON",
                         help="only print the `infoprompt report --compare` arguments for a written choice")
     args = parser.parse_args(argv)
@@ -180,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("RUNS_DIR is required (unless --compare-args)")
     try:
         result = choose(args.runs_dir, partial=args.partial)
+        if args.reference:
+            result["reference"] = reference(args.reference, result["table"])
         if args.write_sweep and result["provisional"]:
             raise DataError(f"{args.runs_dir}: the sweep is unfinished; its table is provisional and chooses nothing")
         if args.write_sweep:
@@ -191,9 +220,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(args.out, text.encode("utf-8"))
+    ref = result.get("reference")
+    if ref:
+        std = f" ± {ref['std']:.4f}" if ref["std"] is not None else ""
+        print(f"reference {'/'.join(ref['methods'])}: {ref['mean']:.4f}{std} (n={ref['n']}); "
+              "the last column is each configuration minus it, paired by seed (mean ± sample std)")
     for row in result["table"]:
         std = f" ± {row['std']:.4f}" if row["std"] is not None else ""
-        print(f"{row['mean']:.4f}{std} (n={row['n']})  {json.dumps(row['changed'], sort_keys=True) or '{}'}")
+        changed = json.dumps(row["changed"], sort_keys=True)
+        extra = ""
+        if ref and (d := ref["difference_by_configuration"][changed])["mean"] is not None:
+            extra = f"   vs reference {d['mean']:+.4f}" + (f" ± {d['std']:.4f}" if d["std"] is not None else "")
+        print(f"{row['mean']:.4f}{std} (n={row['n']})  {changed or '{}'}{extra}")
     if result["provisional"]:
         print("provisional: the sweep is unfinished (configurations have unequal runs); nothing is chosen")
         return 0

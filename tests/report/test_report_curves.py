@@ -95,3 +95,17 @@ def test_single_evaluations_show_as_points_with_the_majority_line_and_labelled_m
     assert r"InfoPrompt $\gamma=0$ (n=1, 1 collapsed)" in labels  # mathtext, and the collapse is said
     mcc = Curve(None, "cola", "matthews_corr", np.array([1, 2]), np.array([0.0, 0.1]), label="x", majority=0.0)
     assert "chance (majority class, MCC 0): 0.000" in draw_mean_curves(Figure().subplots(), [mcc]).get_legend_handles_labels()[1]
+
+
+def test_the_stretch_after_the_first_early_stop_is_drawn_dotted():
+    """Past the first run's stop the mean covers only the runs still going, so it is drawn apart (dotted)."""
+    from matplotlib.figure import Figure
+
+    runs = [curve([10, 20, 30], [0.6, 0.7, 0.8]), curve([10, 20], [0.6, 0.6])]
+    ax = draw_mean_curves(Figure().subplots(), runs)
+    solid = [line for line in ax.get_lines() if line.get_linestyle() == "-" and line.get_label().startswith("x (n=2")]
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":" and line.get_color() == solid[0].get_color()]
+    assert list(solid[0].get_xdata()) == [10, 20] and list(dotted[0].get_xdata()) == [20, 30]
+    assert "dotted: fewer runs (the others stopped early)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    ax = draw_mean_curves(Figure().subplots(), [curve([10, 20], [0.6, 0.7]), curve([10, 20], [0.5, 0.7])])
+    assert not [line for line in ax.get_lines() if line.get_linestyle() == ":" and line.get_marker() == "o"]

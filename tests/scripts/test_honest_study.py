@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -68,18 +69,37 @@ def test_committed_sweeps_expand_as_planned(tmp_path):
                for s in defaults)
     assert {(s.args["generator_mode"], s.args["bottleneck"]) for s in defaults} == {
         ("generated", 64), ("generated", 16), ("residual", 64), ("residual", 16)}
+    round2 = expand(load_sweep(ROOT / "configs/sweeps/infoprompt_defaults_minilm_round2.yaml"))
+    assert len(round2) == 24 and {s.args["generator_dropout"] for s in round2} == {0.1}
+    assert {(s.args["layout"], s.args["classifier_input"]) for s in round2} == {
+        ("warp", "bottleneck"), ("warp", "z"), ("prefix", "bottleneck"), ("prefix", "z")}
+    reference = expand(load_sweep(ROOT / "configs/sweeps/prompt_reference_tuning_minilm.yaml"))
+    assert [(s.args["method"], s.args["shots"], s.args["seed"]) for s in reference] == [("prompt", 256, k) for k in range(3)]
     study = tmp_path / "study.yaml"
     study.write_text(STUDY_SWEEP.read_text())
-    assert len(expand(load_sweep(study))) == 50  # before the choice: the 5 fixed conditions x 2 shots x 5 seeds
+    # the 5 fixed conditions and round 1's choice (with its no-MI ablation) x 2 shots x 5 seeds; the committed
+    # round-2 block repeats round 1's choice, which the grid counts once
+    assert len(expand(load_sweep(study))) == 70
     chooser.write_sweep(study, {"generator_mode": "residual", "bottleneck": 16})
     specs = expand(load_sweep(study))
-    assert len(specs) == 70
+    assert len(specs) == 90
     new = [s for s in specs if s.args["generator_mode"] == "residual"]
     assert len(new) == 20 and {s.args["ablation"] for s in new} == {"none", "no-mi"}
     assert all(s.args["bottleneck"] == 16 and s.args["epochs"] == 30 and s.args["select_on"] == "dev-split"
                for s in new)
     chooser.write_sweep(study, {})  # the current defaults won: the block adds no runs
-    assert len(expand(load_sweep(study))) == 50
+    assert len(expand(load_sweep(study))) == 70
+
+
+def test_smollm2_sweeps_keep_whole_seeds_first():
+    gpu = expand(load_sweep(ROOT / "configs/sweeps/smollm2_mi_effect.yaml"))
+    assert len(gpu) == 60 and [s.args["seed"] for s in gpu[:12]] == [0] * 12
+    assert {s.args["task"] for s in gpu} == {"sst2", "rte"} and {s.args["backbone"] for s in gpu} == {"smollm2"}
+    cpu = expand(load_sweep(ROOT / "configs/sweeps/smollm2_mi_effect_cpu.yaml"))
+    assert len(cpu) == 15
+    pairs = [(s.args["seed"], s.args["ablation"]) for s in cpu[:10]]
+    assert pairs == [(k, a) for k in range(5) for a in ("none", "no-mi")]  # whole MI pairs before prompt tuning
+    assert all(s.args["method"] == "prompt" for s in cpu[10:])
 
 
 def test_gpu_script_names_files_that_exist():
@@ -163,16 +183,44 @@ def test_toy_chain_chooses_on_selection_halves_and_reports_from_records(data_dir
         assert csv.read_bytes() == (tmp_path / "report_records" / csv.name).read_bytes(), csv.name
 
 
-def test_the_committed_partial_run_is_tabulated_provisionally_and_chooses_nothing(tmp_path: Path):
-    """The H200 run cut short by its time budget (45 of 48 stage-1 runs): a full choice is refused, `--partial`
-    gives the table marked provisional, with each configuration's real n, and never writes the study sweep."""
-    partial = ROOT / "docs/results/honest_fewshot_minilm/h200_partial/defaults_records"
+def test_the_committed_choices_regenerate_from_their_records(tmp_path: Path):
+    """Both rounds' chosen_defaults JSONs are exactly what the chooser makes of the committed records, and an
+    unfinished sweep (a run removed) is tabulated only with --partial and never writes the study sweep."""
+    results = ROOT / "docs/results/honest_fewshot_minilm"
+    for records_dir, chosen in (("defaults_records", "chosen_defaults.json"),
+                                ("defaults_records_round2", "chosen_defaults_round2.json")):
+        out = tmp_path / chosen
+        assert chooser.main([str(results / records_dir), "--reference", str(results / "prompt_reference_records"),
+                             "--out", str(out)]) == 0
+        assert out.read_bytes() == (results / chosen).read_bytes(), chosen
+    committed = json.loads((results / "chosen_defaults_round2.json").read_text())
+    reference = committed["reference"]
+    assert reference["methods"] == ["prompt"] and reference["n"] == 3
+    row = committed["chosen"]
+    paired = [row["seeds"][u] - reference["seeds"][u] for u in row["seeds"]]
+    assert reference["difference_by_configuration"][json.dumps(row["changed"], sort_keys=True)]["mean"] == \
+        pytest.approx(sum(paired) / len(paired))
+
+    partial = tmp_path / "partial"
+    shutil.copytree(results / "defaults_records", partial)
+    shutil.rmtree(next(partial.iterdir()))
     with pytest.raises(Exception, match="different seeds|unfinished"):
         chooser.choose(partial)
-    result = chooser.choose(partial, partial=True)
-    assert result["provisional"] is True and result["runs"] == 45 and result["configurations"] == 16
-    assert sorted(row["n"] for row in result["table"]).count(3) == 14
+    assert chooser.choose(partial, partial=True)["provisional"] is True
     study = tmp_path / "study.yaml"
     study.write_bytes(STUDY_SWEEP.read_bytes())
     assert chooser.main([str(partial), "--partial", "--write-sweep", str(study)]) == 2
     assert study.read_bytes() == STUDY_SWEEP.read_bytes()
+
+
+def test_the_committed_study_report_regenerates_exactly(tmp_path: Path):
+    """The one command in docs/results/honest_fewshot_minilm/README.md rebuilds every committed table byte for byte."""
+    from infoprompt.cli import main as cli
+
+    results = ROOT / "docs/results/honest_fewshot_minilm"
+    compare = chooser.compare_args(json.loads((results / "chosen_defaults.json").read_text()))
+    assert cli(["report", str(results / "records"), "--out", str(tmp_path), "--quiet", "--no-plots", *compare]) == 0
+    committed = sorted(p.name for p in (results / "report").iterdir() if p.is_file())
+    assert committed == sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith("."))
+    for name in committed:
+        assert (tmp_path / name).read_bytes() == (results / "report" / name).read_bytes(), name

@@ -233,14 +233,22 @@ def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabe
     for curve in curves:
         key = curve.label if group_by == "label" else str(curve.args.get(group_by))
         groups.setdefault(key, []).append(curve)
-    banded = False
+    banded = thinned = False
     for index, (name, members) in enumerate(groups.items()):
         m = mean_curve(members)
         color = f"C{index % 10}"
         collapsed = sum(bool(c.collapsed) for c in members)
         note = f", {collapsed} collapsed" if collapsed else ""
-        ax.plot(m.steps, m.mean, color=color, marker="o", markersize=3.5,
+        # Runs stop at different steps (early stopping): past the first stop the mean is over the runs still
+        # going, which flatters a method whose weak seeds stopped early, so that stretch is drawn dotted.
+        full = m.n == len(members)
+        last_full = int(np.flatnonzero(full)[-1]) if full.any() else -1
+        ax.plot(m.steps[:last_full + 1], m.mean[:last_full + 1], color=color, marker="o", markersize=3.5,
                 label=f"{math_label(name)} (n={len(members)}{note})")
+        if last_full < len(m.steps) - 1:
+            tail = slice(max(last_full, 0), None)
+            ax.plot(m.steps[tail], m.mean[tail], color=color, linestyle=":", marker="o", markersize=2, alpha=0.6)
+            thinned = True
         band = ~np.isnan(m.std)
         if band.any():
             ax.fill_between(m.steps[band], (m.mean - m.std)[band], (m.mean + m.std)[band], color=color, alpha=0.2,
@@ -263,6 +271,11 @@ def draw_mean_curves(ax, curves: list[Curve], *, title: str | None = None, ylabe
 
         handles.append(Patch(color="0.5", alpha=0.25))
         labels.append(r"shaded: $\pm 1$ sample std over seeds")
+    if thinned:  # one legend entry for the dotted stretches where some runs had already stopped
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color="0.4", linestyle=":", marker="o", markersize=2))
+        labels.append("dotted: fewer runs (the others stopped early)")
     ax.legend(handles, labels, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2,
               frameon=False)
     return ax

@@ -1,0 +1,160 @@
+"""The frozen linear probe of issue 17's acceptance, measured under the study's own protocol.
+
+Usage: python scripts/frozen_probe.py --data-dir DATA [--task sst2] [--shots 64 256] [--seeds 0 1 2 3 4]
+           [--out probe.jsonl] [--against RECORDS_DIR --condition infoprompt --condition prompt ...]
+
+For each (shots, seed): the same few-shot draw as `infoprompt train --shots N --seed S` (data.sampling), the
+backbone's frozen mean-pooled last hidden states (all-MiniLM-L6-v2's own sentence embedding) as features, and a
+scikit-learn logistic regression. Its C is chosen from a small grid on the SELECTION half of dev and the
+REPORTED half is scored, the halves being exactly those `--select-on dev-split` draws for that seed
+(training.selection.split_dev), so the probe's number is comparable cell by cell and seed by seed with the
+study's records. `--against` prints each condition's paired difference from the probe (mean ± sample std,
+95 % t interval, n) over the (shots, seed) cells both have.
+
+A logistic regression from scikit-learn, not a torch head: it is the standard probe, and its lbfgs fit is exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infoprompt.atomic_files import atomic_write_bytes
+from infoprompt.errors import InfoPromptError
+
+C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+
+
+def embed(texts: list[tuple[str, str | None]], tokenizer, model, batch_size: int = 64) -> np.ndarray:
+    """Mean of the last hidden states over each input's real tokens (padding excluded)."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            a, b = [t[0] for t in chunk], [t[1] for t in chunk]
+            enc = tokenizer(a, b if any(x is not None for x in b) else None, padding=True, truncation=True,
+                            max_length=128, return_tensors="pt")
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+    return np.concatenate(out)
+
+
+def probe_cell(train_x, train_y, dev_x, dev_y, split) -> dict:
+    """Fit one logistic regression per C, keep the C with the best selection-half accuracy (ties: smaller C)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score
+
+    sel, rep = np.array(split.selection), np.array(split.report)
+    best = None
+    for c in C_GRID:
+        clf = LogisticRegression(C=c, max_iter=2000).fit(train_x, train_y)
+        predictions = clf.predict(dev_x)
+        score = accuracy_score(dev_y[sel], predictions[sel])
+        if best is None or score > best[0]:
+            best = (score, c, predictions)
+    score, c, predictions = best
+    share = Counter(predictions[rep].tolist()).most_common(1)[0][1] / len(rep)
+    majority = Counter(dev_y[rep].tolist()).most_common(1)[0][1] / len(rep)
+    return {"C": c, "selection_accuracy": float(score), "report_accuracy": float(accuracy_score(dev_y[rep], predictions[rep])),
+            "majority_rate": majority, "predicted_share": share, "collapsed": share >= 0.95}
+
+
+def run(args) -> list[dict]:
+    from transformers import AutoModel, AutoTokenizer
+
+    from infoprompt.backbones import ALIASES
+    from infoprompt.data.sampling import sample_few_shot
+    from infoprompt.data.tasks import get_task, load_split
+    from infoprompt.training.selection import split_dev
+
+    task = get_task(args.task)
+    path = ALIASES[args.backbone]() if args.backbone in ALIASES else args.backbone
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    train, dev = load_split(task, "train", Path(args.data_dir)), load_split(task, "dev", Path(args.data_dir))
+    dev_x = embed([(e.text_a, e.text_b) for e in dev], tokenizer, model)
+    dev_y = np.array([e.label for e in dev])
+    records = []
+    for shots in args.shots:
+        for seed in args.seeds:
+            rows = sample_few_shot(train, shots, seed)
+            train_x = embed([(e.text_a, e.text_b) for e in rows], tokenizer, model)
+            cell = probe_cell(train_x, np.array([e.label for e in rows]), dev_x, dev_y, split_dev(dev_y.tolist(), seed))
+            records.append({"task": task.name, "backbone": args.backbone, "shots": shots, "seed": seed, **cell})
+            print(f"{task.name} shots={shots} seed={seed}: reported half {cell['report_accuracy']:.4f} "
+                  f"(C={cell['C']} chosen on the selection half, {cell['selection_accuracy']:.4f})", file=sys.stderr)
+    return records
+
+
+def paired_against(records: list[dict], records_dir: str, condition: str, shots: int | None = None) -> dict:
+    """The condition's reported score minus the probe's, paired by (task, shots, seed); per seed, averaged over the
+    shots both have (or only `shots`)."""
+    from infoprompt.report.compare import t_interval, variant
+    from infoprompt.report.runs import load_runs, varying_keys
+
+    runs, _ = load_runs(records_dir)
+    keys = [k for k in varying_keys(runs) if k not in {"task", "shots", "n_prompts", "method", "ablation"}]
+    probe = {(r["task"], r["shots"], r["seed"]): r["report_accuracy"] for r in records}
+    by_seed: dict[int, list[float]] = {}
+    for run in runs:
+        key = (run.task, run.shots, run.seed)
+        if variant(run, keys) == condition and key in probe and shots in (None, run.shots):
+            by_seed.setdefault(run.seed, []).append(run.score() - probe[key])
+    diffs = [statistics.fmean(v) for v in by_seed.values()]
+    if not diffs:
+        raise InfoPromptError(f"{records_dir}: no run of '{condition}' shares a (task, shots, seed) with the probe")
+    return {"condition": condition, "shots": shots, "mean": statistics.fmean(diffs), "n": len(diffs),
+            "std": statistics.stdev(diffs) if len(diffs) > 1 else None, "ci95": t_interval(diffs),
+            "cells": sum(len(v) for v in by_seed.values())}
+
+
+def format_paired(d: dict) -> str:
+    ci = f"95 % CI [{100 * d['ci95'][0]:+.2f}, {100 * d['ci95'][1]:+.2f}]" if d["ci95"] else "no interval"
+    std = f" ± {100 * d['std']:.2f}" if d["std"] is not None else ""
+    where = f"shots={d['shots']}" if d["shots"] is not None else "all shots (per-seed average)"
+    return f"{d['condition']} - probe, {where}: {100 * d['mean']:+.2f}{std} points, {ci} (n={d['n']} seeds)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--task", default="sst2")
+    parser.add_argument("--backbone", default="minilm")
+    parser.add_argument("--shots", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--out", type=Path, help="write one JSON line per (shots, seed)")
+    parser.add_argument("--from", dest="source", type=Path, help="read the records of an earlier --out instead of fitting")
+    parser.add_argument("--against", help="a records folder (scripts/keep_records.py) to compare with, paired by seed")
+    parser.add_argument("--condition", action="append", default=[], help="a condition of --against, as the report names it")
+    args = parser.parse_args(argv)
+    try:
+        if args.source:
+            records = [json.loads(line) for line in args.source.read_text(encoding="utf-8").splitlines() if line]
+        else:
+            records = run(args)
+        if args.out:
+            atomic_write_bytes(args.out, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records).encode())
+        for shots in sorted({r["shots"] for r in records}):
+            cell = [r for r in records if r["shots"] == shots]
+            values = [r["report_accuracy"] for r in cell]
+            std = f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else ""
+            print(f"probe {cell[0]['task']} shots={shots}: {statistics.fmean(values):.4f}{std} (n={len(values)}; "
+                  f"majority {cell[0]['majority_rate']:.4f}; collapsed {sum(r['collapsed'] for r in cell)})")
+        for condition in args.condition:
+            for shots in [*sorted({r["shots"] for r in records}), None]:
+                print(format_paired(paired_against(records, args.against, condition, shots)))
+    except InfoPromptError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
