@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Issue 17 on one GPU (~280 s): stage 1 picks InfoPrompt's defaults on held-out SST-2 TRAINING rows, then the honest
-# study runs with them; records (no checkpoints) and report land in RESULTS. Rerun the same command to resume.
-# Usage: bash scripts/gpu_study.sh DATA_DIR [BUDGET_S=280] [RESULTS=docs/results/honest_fewshot_minilm]
-set -euo pipefail; DATA=$(realpath "$1"); BUDGET=${2:-280}; OUT=${3:-docs/results/honest_fewshot_minilm}; END=$((SECONDS + BUDGET))
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"; IP="python3 -m infoprompt.cli"; STUDY=configs/sweeps/honest_fewshot_minilm.yaml
-python3 scripts/holdout_dev.py "$DATA" runs/tuning_data
-INFOPROMPT_DATA=runs/tuning_data timeout $(((BUDGET - 30) / 2)) $IP sweep configs/sweeps/infoprompt_defaults_minilm.yaml --workers 12 --quiet || { echo "stage 1 unfinished: rerun to resume"; exit 1; }
-python3 scripts/keep_records.py runs/infoprompt_defaults_minilm "$OUT/defaults_records" && python3 scripts/choose_infoprompt_defaults.py "$OUT/defaults_records" --out "$OUT/chosen_defaults.json" --write-sweep $STUDY && cp $STUDY "$OUT/"
-INFOPROMPT_DATA="$DATA" timeout $((END - SECONDS > 40 ? END - SECONDS - 20 : 20)) $IP sweep $STUDY --workers 12 --quiet || echo "stage 2 unfinished: rerun to resume (the report counts finished runs only)"
+# Issue 17 on one GPU (~7 min on an H200, 12 workers): InfoPrompt's defaults chosen on held-out SST-2 TRAINING rows (rounds 1 and 2, with a prompt-tuning reference), then the honest study; records and report land in RESULTS. Rerun to resume.
+# Usage: bash scripts/gpu_study.sh DATA_DIR [BUDGET_S=600] [RESULTS=docs/results/honest_fewshot_minilm]
+set -euo pipefail; DATA=$(realpath "$1"); BUDGET=${2:-600}; OUT=${3:-docs/results/honest_fewshot_minilm}; END=$((SECONDS + BUDGET)); S=configs/sweeps
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"; IP="python3 -m infoprompt.cli"; STUDY=$S/honest_fewshot_minilm.yaml; CH="python3 scripts/choose_infoprompt_defaults.py"
+python3 scripts/holdout_dev.py "$DATA" runs/tuning_data; left() { echo $((END - SECONDS > 40 ? END - SECONDS - 20 : 20)); }
+for f in infoprompt_defaults_minilm prompt_reference_tuning_minilm infoprompt_defaults_minilm_round2; do INFOPROMPT_DATA=runs/tuning_data timeout "$(left)" $IP sweep $S/$f.yaml --workers 12 --quiet || { echo "$f unfinished: rerun to resume"; exit 1; }; done
+for r in "" _round2; do python3 scripts/keep_records.py runs/infoprompt_defaults_minilm$r "$OUT/defaults_records$r"; done; python3 scripts/keep_records.py runs/prompt_reference_tuning_minilm "$OUT/prompt_reference_records"
+$CH "$OUT/defaults_records" --reference "$OUT/prompt_reference_records" --out "$OUT/chosen_defaults.json" && $CH "$OUT/defaults_records_round2" --reference "$OUT/prompt_reference_records" --out "$OUT/chosen_defaults_round2.json" --write-sweep $STUDY
+INFOPROMPT_DATA="$DATA" timeout "$(left)" $IP sweep $STUDY --workers 12 --quiet || echo "study unfinished: rerun to resume (the report counts finished runs only)"
 python3 scripts/keep_records.py runs/honest_fewshot_minilm "$OUT/records"
-$IP report "$OUT/records" --out "$OUT/report" --quiet $(python3 scripts/choose_infoprompt_defaults.py --compare-args "$OUT/chosen_defaults.json")
+$IP report "$OUT/records" --out "$OUT/report" --quiet $($CH --compare-args "$OUT/chosen_defaults.json")
