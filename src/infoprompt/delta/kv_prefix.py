@@ -26,6 +26,7 @@ from torch import nn
 
 from infoprompt.delta.partial import FlatSlice
 from infoprompt.errors import ConfigError
+from infoprompt.families.base import cache_keyword
 
 
 class LayerPrefix(nn.Module):
@@ -120,7 +121,7 @@ class PrefixKVModel(nn.Module):
         self._active = True
         try:
             return self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, attention_mask=mask,
-                              past_key_values=cache, use_cache=False, **kwargs)
+                              **{cache_keyword(self.model): cache}, use_cache=False, **kwargs)
         finally:
             self._active = False
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from infoprompt.errors import ConfigError
+from infoprompt.families.base import cache_keyword
 
 
 def prefix_parameter_count(length: int, layers: int, dim: int, hidden: int = 0) -> int:
@@ -72,8 +73,9 @@ class PrefixedEncoder(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones(batch, length, dtype=torch.long, device=reference.device)
         prefix_mask = attention_mask.new_ones(batch, self.length)
-        return self.peft_model.get_base_model()(
+        base = self.peft_model.get_base_model()
+        return base(
             input_ids=input_ids, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids,
             attention_mask=torch.cat([prefix_mask, attention_mask], dim=1),
-            past_key_values=self.peft_model.get_prompt(batch), **kwargs,
+            **{cache_keyword(base): self.peft_model.get_prompt(batch)}, **kwargs,
         )

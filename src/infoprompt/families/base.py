@@ -20,6 +20,8 @@ A new family is one module with a subclass and one line in `infoprompt.families.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -199,6 +201,25 @@ class Family:
         from infoprompt.prompting.template import Template
 
         return Template(tokenizer, n_prompts, layout=layout, max_length=max_length)
+
+
+@functools.cache
+def _cache_keyword_of(forward_owner: type) -> str:
+    params = inspect.signature(forward_owner.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def cache_keyword(model: nn.Module) -> str:
+    """The keyword a model's forward takes its key/value cache by. Recent transformers renamed
+    `past_key_values` to `cache` (5.24 has `cache`, 5.17 still `past_key_values`; 5.24 warns that the old
+    name goes in 5.40) and our floor admits both, so the signature is asked once per model class."""
+    return _cache_keyword_of(type(model))
+
+
+def returned_cache(output) -> object:
+    """The key/value cache a model returned, under either name (see `cache_keyword`)."""
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else output.past_key_values
 
 
 def first_token_logprobs(logits: torch.Tensor, candidates: list[list[int]]) -> torch.Tensor:

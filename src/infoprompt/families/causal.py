@@ -18,15 +18,20 @@ attention mask hides the padding between a row's input and its label tokens.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs
+from infoprompt.families.base import (
+    HeadedFamily,
+    ModuleMap,
+    Reading,
+    cache_keyword,
+    first_token_logprobs,
+    returned_cache,
+)
 from infoprompt.families.text_to_text import TextToTextFamily
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
@@ -47,25 +52,6 @@ class CausalState:
     mask: torch.Tensor  # (B, L) attention mask of the input pass
     embeds: torch.Tensor  # (B, L, D) inputs, for scoring without a cache
     answer_pos: torch.Tensor  # (B,) last input position of each row
-
-
-@functools.cache
-def _cache_keyword_of(forward_owner: type) -> str:
-    params = inspect.signature(forward_owner.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def cache_keyword(body: nn.Module) -> str:
-    """The keyword a decoder's forward takes its key/value cache by. Recent transformers renamed
-    `past_key_values` to `cache` (5.24 has `cache`, 5.17 still `past_key_values`) and our floor admits
-    both, so the signature is asked once per model class (a stale name fails on the GPU machines' 5.17)."""
-    return _cache_keyword_of(type(body))
-
-
-def returned_cache(output) -> object:
-    """The key/value cache a decoder returned, under either name (see `cache_keyword`)."""
-    cache = getattr(output, "cache", None)
-    return cache if cache is not None else output.past_key_values
 
 
 def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor, answer_pos: torch.Tensor) -> int:

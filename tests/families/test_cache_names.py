@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from infoprompt.families.causal import cache_keyword, returned_cache
+from infoprompt.families.base import cache_keyword, returned_cache
 
 
 class OldDecoder(nn.Module):
