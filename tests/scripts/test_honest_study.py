@@ -220,7 +220,7 @@ def test_the_committed_study_report_regenerates_exactly(tmp_path: Path):
     results = ROOT / "docs/results/honest_fewshot_minilm"
     compare = chooser.compare_args(json.loads((results / "chosen_defaults.json").read_text()))
     assert cli(["report", str(results / "records"), "--out", str(tmp_path), "--quiet", "--no-plots", *compare]) == 0
-    committed = sorted(p.name for p in (results / "report").iterdir() if p.is_file())
+    committed = sorted(p.name for p in (results / "report").iterdir() if p.is_file() and not p.name.startswith("."))
     assert committed == sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith("."))
     for name in committed:
         assert (tmp_path / name).read_bytes() == (results / "report" / name).read_bytes(), name
