@@ -28,12 +28,14 @@ import torch
 
 from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.errors import InfoPromptError
+from infoprompt.readout import read_out
 
 C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
 
 
 def embed(texts: list[tuple[str, str | None]], tokenizer, model, batch_size: int = 64) -> np.ndarray:
-    """Mean of the last hidden states over each input's real tokens (padding excluded)."""
+    """Mean of the last hidden states over each input's real tokens (padding excluded): the project's `mean`
+    readout, all-MiniLM-L6-v2's own sentence embedding."""
     out = []
     with torch.no_grad():
         for start in range(0, len(texts), batch_size):
@@ -42,8 +44,7 @@ def embed(texts: list[tuple[str, str | None]], tokenizer, model, batch_size: int
             enc = tokenizer(a, b if any(x is not None for x in b) else None, padding=True, truncation=True,
                             max_length=128, return_tensors="pt")
             hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            out.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+            out.append(read_out("mean", hidden, enc["attention_mask"], mask_pos=None).numpy())
     return np.concatenate(out)
 
 
@@ -96,11 +97,11 @@ def run(args) -> list[dict]:
 def paired_against(records: list[dict], records_dir: str, condition: str, shots: int | None = None) -> dict:
     """The condition's reported score minus the probe's, paired by (task, shots, seed); per seed, averaged over the
     shots both have (or only `shots`)."""
-    from infoprompt.report.compare import t_interval, variant
+    from infoprompt.report.compare import CELL_KEYS, t_interval, variant
     from infoprompt.report.runs import load_runs, varying_keys
 
     runs, _ = load_runs(records_dir)
-    keys = [k for k in varying_keys(runs) if k not in {"task", "shots", "n_prompts", "method", "ablation"}]
+    keys = [k for k in varying_keys(runs) if k not in CELL_KEYS]
     probe = {(r["task"], r["shots"], r["seed"]): r["report_accuracy"] for r in records}
     by_seed: dict[int, list[float]] = {}
     for run in runs:

@@ -62,16 +62,14 @@ def paired_difference(records: list[RunRecord], a: str, b: str, rule: str = DEFA
             scores[cell][record.seed][name] = record.score(rule=rule)
             collapse[cell][record.seed][name] = record.collapsed
     per_seed: dict[int, list[float]] = defaultdict(list)
-    cells = {}
     cell_stats = {}
     collapsed = {}
     for cell, by_seed in sorted(scores.items(), key=lambda kv: str(kv[0])):
         diffs = {seed: s[a] - s[b] for seed, s in by_seed.items() if a in s and b in s}
         if not diffs:
             continue
-        cells[cell] = statistics.mean(diffs.values())
         values = list(diffs.values())
-        cell_stats[cell] = {"mean": cells[cell], "n": len(values), "ci95": t_interval(values),
+        cell_stats[cell] = {"mean": statistics.mean(values), "n": len(values), "ci95": t_interval(values),
                             "std": statistics.stdev(values) if len(values) > 1 else float("nan")}
         flags = [collapse[cell][seed] for seed in diffs]
         collapsed[cell] = {side: (sum(bool(f[side]) for f in flags), sum(f[side] is None for f in flags), len(flags))
@@ -83,11 +81,11 @@ def paired_difference(records: list[RunRecord], a: str, b: str, rule: str = DEFA
     n_cells = max(len(v) for v in per_seed.values())
     seed_means = [statistics.mean(v) for v in per_seed.values() if len(v) == n_cells]
     return {
-        "a": a, "b": b, "cells": len(cells), "seeds": len(seed_means),
+        "a": a, "b": b, "cells": len(cell_stats), "seeds": len(seed_means),
         "mean": statistics.mean(seed_means),
         "std": statistics.stdev(seed_means) if len(seed_means) > 1 else float("nan"),
         "ci95": t_interval(seed_means),
-        "per_cell": {f"{t} shots={s} np={n}": d for (t, s, n), d in cells.items()},
+        "per_cell": {f"{t} shots={s} np={n}": v["mean"] for (t, s, n), v in cell_stats.items()},
         # per cell: mean, sample std, n seeds and the 95 % t interval of that cell's paired differences
         "per_cell_stats": {f"{t} shots={s} np={n}": v for (t, s, n), v in cell_stats.items()},
         # per cell and side: (runs collapsed, runs that did not record it, runs compared)
