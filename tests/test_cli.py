@@ -43,6 +43,8 @@ def test_train_evaluate_predict_round_trip(sst2_files, tmp_path, capsys, method)
     assert {"task", "method", "backbone", "seed", "shots", "n_prompts", "trainable_params", "train_seconds",
             "wall_seconds", "dev"} <= set(summary)
     assert 0 < summary["train_seconds"] < summary["wall_seconds"]  # training time only; wall time is its own key
+    assert summary["seconds_per_epoch"] > 0 and summary["peak_rss_mb"] > 0  # cost beside the score (issue 23)
+    assert summary["environment"]["torch"] and summary["environment"]["transformers"]
     assert summary["readout"].startswith("mean-text:") and summary["backbone"] == "minilm"
     assert (tmp_path / "run" / "model.safetensors").is_file() and (tmp_path / "run" / "learning_curve.png").is_file()
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -32,6 +32,7 @@ from infoprompt.data.frames import (
 )
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
+from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.evaluation.predictions import (
@@ -170,7 +171,19 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
+    summary.update(cost_fields(result.steps, len(run.features["train"]), trainer_config.batch_size,
+                               result.train_seconds, device))
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+
+
+def cost_fields(steps: int, train_rows: int, batch_size: int, train_seconds: float, device: str) -> dict:
+    """What a run cost beside what it scored: optimizer-step seconds per epoch (averaged over the epochs it ran,
+    the first included), peak memory, and the package versions that produced its numbers."""
+    batches_per_epoch = max(1, -(-train_rows // batch_size))
+    epochs_run = steps / batches_per_epoch
+    return {"seconds_per_epoch": round(train_seconds / epochs_run, 3) if epochs_run else None,
+            "peak_rss_mb": peak_rss_mb(), "peak_device_mb": peak_device_mb(device),
+            "environment": package_versions()}
 
 
 def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
