@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PIP="python3 -m pip install --disable-pip-version-check -q"
+# INFOPROMPT_CONSTRAINTS=constraints/cpu-py311.txt pins every package to the versions that produced a committed
+# study (each run's result.json records them under "environment"); without it, dependencies float within pyproject's ranges.
+if [ -n "${INFOPROMPT_CONSTRAINTS:-}" ]; then PIP="$PIP -c $INFOPROMPT_CONSTRAINTS"; fi
 $PIP "torch==2.13.0"
 $PIP -e ".[dev,ray,tensorboard,wandb,mlflow]"  # ray: the sweep's optional cluster backend, tested against a
 # local instance; tensorboard/wandb/mlflow: the --report-to clients, tested offline (about 15 s together)
