@@ -11,7 +11,7 @@ REPORTED half is scored, the halves being exactly those `--select-on dev-split` 
 study's records. `--against` prints each condition's paired difference from the probe (mean ± sample std,
 95 % t interval, n) over the (shots, seed) cells both have.
 
-A logistic regression from scikit-learn, not a torch head: it is the standard probe, and its lbfgs fit is exact.
+The probe itself (features, the C grid, the fit) is infoprompt.analysis.probe.
 """
 
 from __future__ import annotations
@@ -20,52 +20,21 @@ import argparse
 import json
 import statistics
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from infoprompt.analysis.probe import C_GRID, embed, fit_probe  # noqa: F401  (C_GRID, embed: this script's API)
 from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.errors import InfoPromptError
-from infoprompt.readout import read_out
-
-C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
-
-
-def embed(texts: list[tuple[str, str | None]], tokenizer, model, batch_size: int = 64) -> np.ndarray:
-    """Mean of the last hidden states over each input's real tokens (padding excluded): the project's `mean`
-    readout, all-MiniLM-L6-v2's own sentence embedding."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            chunk = texts[start:start + batch_size]
-            a, b = [t[0] for t in chunk], [t[1] for t in chunk]
-            enc = tokenizer(a, b if any(x is not None for x in b) else None, padding=True, truncation=True,
-                            max_length=128, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            out.append(read_out("mean", hidden, enc["attention_mask"], mask_pos=None).numpy())
-    return np.concatenate(out)
 
 
 def probe_cell(train_x, train_y, dev_x, dev_y, split) -> dict:
-    """Fit one logistic regression per C, keep the C with the best selection-half accuracy (ties: smaller C)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score
-
+    """The probe with C chosen on the selection half of dev and the reported half scored."""
     sel, rep = np.array(split.selection), np.array(split.report)
-    best = None
-    for c in C_GRID:
-        clf = LogisticRegression(C=c, max_iter=2000).fit(train_x, train_y)
-        predictions = clf.predict(dev_x)
-        score = accuracy_score(dev_y[sel], predictions[sel])
-        if best is None or score > best[0]:
-            best = (score, c, predictions)
-    score, c, predictions = best
-    share = Counter(predictions[rep].tolist()).most_common(1)[0][1] / len(rep)
-    majority = Counter(dev_y[rep].tolist()).most_common(1)[0][1] / len(rep)
-    return {"C": c, "selection_accuracy": float(score), "report_accuracy": float(accuracy_score(dev_y[rep], predictions[rep])),
-            "majority_rate": majority, "predicted_share": share, "collapsed": share >= 0.95}
+    cell = fit_probe(train_x, train_y, dev_x[sel], dev_y[sel], dev_x[rep], dev_y[rep])
+    return {k: cell[k] for k in ("C", "selection_accuracy", "report_accuracy", "majority_rate", "predicted_share",
+                                 "collapsed")}
 
 
 def run(args) -> list[dict]:
