@@ -1,6 +1,7 @@
 """The four-task study of issue 23: do residual and late prompts beat plain prompt tuning on MiniLM?
 
 Usage: python scripts/beyond_study.py RECORDS_DIR [--out REPORT_DIR] [--baseline prompt]
+       python scripts/beyond_study.py RECORDS_DIR --choose residual,late,late+late_generator=pooling [--out FILE]
 
 RECORDS_DIR holds the study's committed raw records (scripts/keep_records.py output of
 configs/sweeps/beyond_minilm*.yaml). Writes REPORT_DIR/report.md and REPORT_DIR/summary.json (default:
@@ -12,6 +13,11 @@ RECORDS_DIR/../report), byte for byte the same for the same records:
 - each condition's paired difference from the baseline (prompt tuning) per task and averaged over the tasks
   (report.compare.paired_difference: per seed, the mean over the tasks both sides finished; mean ± std, the 95 %
   Student-t interval and n seeds).
+
+`--choose A,B,...` picks "the best new method" among the named conditions on TUNING data only: each run's
+score on its selection split at the checkpoint it kept (the few-shot protocol's 16-per-class dev draw, read from
+the "selection" record of its metrics.jsonl), averaged over every task and draw; the reported test sets take no
+part. It writes the ranking and the choice as JSON (default: RECORDS_DIR/../chosen.json).
 
 Every score is the run's reported split at the checkpoint its selection split kept (`--score selected`): the
 few-shot runs select on a 16-per-class dev draw and report the full test set; the 256-shot runs select on a
@@ -181,13 +187,48 @@ def write(records_dir: Path, out: Path, baseline: str) -> dict:
     return summary
 
 
+def selection_score(record: RunRecord) -> float:
+    """The run's selection-split score at its kept checkpoint (tuning data: never the reported split)."""
+    log = record.run_dir / "metrics.jsonl"
+    for line in log.read_text(encoding="utf-8").splitlines()[::-1]:
+        entry = json.loads(line)
+        if entry.get("type") == "selection":
+            return float(entry["selected"][record.primary_metric])
+    raise InfoPromptError(f"{log}: no selection record (an unfinished run?)")
+
+
+def choose(records_dir: Path, candidates: list[str], setting: str) -> dict:
+    """Rank `candidates` by their mean selection-split score over every (task, draw) in `setting`."""
+    records, _ = load_runs(records_dir)
+    runs = [r for r in records if setting_of(r) == setting]
+    keys = [k for k in varying_keys(runs) if k not in CELL_KEYS and k not in SETTING_KEYS]
+    ranking = {}
+    for condition in candidates:
+        chosen = [r for r in runs if variant(r, keys) == condition]
+        if not chosen:
+            raise InfoPromptError(f"{records_dir}: no finished run of '{condition}' in setting '{setting}'")
+        ranking[condition] = {"mean_selection_score": statistics.fmean(selection_score(r) for r in chosen),
+                              "runs": len(chosen), "tasks": sorted({r.task for r in chosen})}
+    best = max(ranking, key=lambda c: (ranking[c]["mean_selection_score"], c))
+    return {"setting": setting, "chosen": best, "ranking": ranking,
+            "rule": "highest mean selection-split score at the kept checkpoint over every task and draw"}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("records", type=Path)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--baseline", default="prompt")
+    parser.add_argument("--choose", help="comma-separated candidate conditions: pick one on the selection splits")
+    parser.add_argument("--setting", default="few-shot 16/class", help="the setting --choose ranks in")
     args = parser.parse_args(argv)
     try:
+        if args.choose:
+            result = choose(args.records, args.choose.split(","), args.setting)
+            out = args.out or args.records.parent / "chosen.json"
+            atomic_write_bytes(out, (json.dumps(result, indent=1, sort_keys=True) + "\n").encode())
+            print(f"chosen: {result['chosen']}", file=sys.stderr)
+            return 0
         summary = write(args.records, args.out or args.records.parent / "report", args.baseline)
     except InfoPromptError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -26,6 +26,9 @@ def write_run(root: Path, task: str, method: str, seed: int, score: float, *, ma
                             "collapsed": collapsed, "majority": {"metrics": {"accuracy": majority}}}}
     (run / "run.json").write_text(json.dumps({"args": args}))
     (run / "result.json").write_text(json.dumps(summary))
+    selection = {"type": "selection", "selected": {"accuracy": 1.0 - score}}  # tuning score: the reverse order
+    (run / "metrics.jsonl").write_text(json.dumps({"type": "eval", "step": 1, "metrics": {"accuracy": 0.5}}) + "\n"
+                                       + json.dumps(selection) + "\n")
 
 
 @pytest.fixture
@@ -69,3 +72,11 @@ def test_an_empty_folder_is_a_one_line_error(tmp_path: Path, capsys):
     (tmp_path / "empty").mkdir()
     assert study.main([str(tmp_path / "empty")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+def test_choose_reads_the_selection_split_never_the_reported_one(records: Path, tmp_path: Path):
+    # residual reports higher, but its selection-split scores (1 - score) are lower: prompt must be chosen
+    result = study.choose(records, ["prompt", "residual"], "few-shot 16/class")
+    assert result["chosen"] == "prompt" and result["ranking"]["residual"]["runs"] == 6
+    assert result["ranking"]["prompt"]["mean_selection_score"] == pytest.approx(1 - (0.71 + 0.81) / 2)
+    assert study.main([str(records), "--choose", "prompt,nonesuch", "--out", str(tmp_path / "c.json")]) == 2
