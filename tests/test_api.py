@@ -54,6 +54,7 @@ def test_few_shot_protocol_selects_on_a_dev_draw_and_reports_the_test_split_once
     result = train(TrainConfig(**common, **files, test_file=str(test_file), output=str(tmp_path / "run")), backbone)
     summary = result.summary
     assert summary["select_on"] == "few-shot" and summary["honest"] is True and summary["train_draw"] == 8
+    assert summary["shots_per_class"] == 4 and summary["official_draw"] is False
     assert summary["selection_split"] == ("dev draw: 4 per class from the training pool, disjoint from the training "
                                           "draw, seed 13 (n=8)")
     assert summary["reported"]["split"] == "test (n=4)" and summary["test"] == summary["reported"]["selected"]

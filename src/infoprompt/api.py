@@ -30,6 +30,7 @@ from infoprompt.data.frames import (
     require_file_split,
     text_rows_task,
 )
+from infoprompt.data.lmbff import OFFICIAL_SHOTS
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
@@ -184,7 +185,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             test["split"] = meta["protocol"]["reported_split"]
     summary.update(summary_fields(result.selection, task.label_names, test))
     if few_shot:
-        summary.update(shots_per_class=cfg.shots_per_class, official_draw=cfg.official_draw,
+        summary.update(shots_per_class=cfg.shots_per_class or OFFICIAL_SHOTS, official_draw=cfg.official_draw,
                        train_draw=len(run.examples["train"]), selection_split=meta["protocol"]["selection_split"])
     if test is not None and result.main_process:
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:

@@ -303,7 +303,7 @@ class TrainerConfig:
 class TrainConfig(TrainerConfig):
     """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
 
-    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval task name, or custom (your own files)", choices=_tasks,
+    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)", choices=_tasks,
                         noun="task", group="task")
     method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
                                         "bitfit, prefix", choices=_methods, noun="method", group="method")
@@ -315,8 +315,8 @@ class TrainConfig(TrainerConfig):
                                 default_text="all training examples")
     stratified: bool = setting(False, "keep the class balance in the few-shot draw", group="task")
     shots_per_class: int | None = setting(
-        None, "few-shot: draw K training examples per class with the seed (LM-BFF's k; under --select-on few-shot "
-              "the dev draw also has K per class)", min=1, group="task", default_text="all training examples")
+        None, "few-shot: draw N training examples per class with the seed (LM-BFF's k; under --select-on few-shot "
+              "the dev draw also has N per class)", min=1, group="task", default_text="all training examples")
     official_draw: bool = setting(
         False, "sst5, cr, mpqa under --select-on few-shot: train and dev are LM-BFF's official 16-per-class draw "
                "k-shot/16-<seed>/ as it ships (--seed 13, 21, 42, 87 or 100)", group="task")
@@ -347,7 +347,8 @@ class TrainConfig(TrainerConfig):
     text_fields: list[str] | None = setting(None, "the text field(s) of each row: a or a,b", group="custom task")
     label_field: str = setting("label", "the label field of each row", group="custom task")
     header: bool = setting(True, "the CSV/TSV files have no header row: columns are named by position 0, 1, ... "
-                                 "(e.g. --text-fields 1 --label-field 0)", group="custom task")
+                                 "(e.g. --text-fields 1 --label-field 0)", group="custom task",
+                          default_text="the first row names the columns")
     verbalizer: str | dict | None = setting(None, "label words: LABEL=word,LABEL=word", kind=str,
                                             accepts=(dict,), group="custom task", default_text="the label names")
     skip_bad_rows: bool = setting(False, "skip malformed rows, and report them", group="task")

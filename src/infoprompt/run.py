@@ -112,15 +112,16 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
 
 def read_splits(task: TaskSpec, splits: Sequence[str], data_dir: Path | None, policy: BadRowPolicy,
                 cfg: TrainConfig) -> dict[str, list[Example]]:
-    """The requested splits' examples; train is the seeded few-shot draw, an empty dev split is an error."""
-    few_shot = cfg.select_on == "few-shot" and "train" in splits  # the dev draw replaces the dev split
-    official = few_shot and cfg.official_draw
+    """The requested splits' examples; train is the seeded few-shot draw, an empty dev split is an error.
+    Under --select-on few-shot, dev is the dev draw (data.sampling.few_shot_draws, or LM-BFF's official one)."""
+    few_shot = cfg.select_on == "few-shot" and bool({"train", "dev"} & set(splits))  # dev: a draw from train
     examples = {split: load_examples(cfg, task, split, data_dir, policy) for split in splits
-                if not (official and split == "train") and not (few_shot and split == "dev")}
-    if official:
+                if not (few_shot and split in ("train", "dev"))}
+    if few_shot and cfg.official_draw:
         examples.update(official_draw(task.name, cfg.seed, data_dir, policy))
     elif few_shot:
-        examples["train"], examples["dev"] = few_shot_draws(examples["train"], cfg.shots_per_class, cfg.seed)
+        pool = load_examples(cfg, task, "train", data_dir, policy)
+        examples["train"], examples["dev"] = few_shot_draws(pool, cfg.shots_per_class, cfg.seed)
     elif "train" in examples and cfg.shots_per_class is not None:
         examples["train"] = sample_per_class(examples["train"], cfg.shots_per_class, cfg.seed)
     elif "train" in examples and cfg.shots is not None:
