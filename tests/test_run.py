@@ -293,3 +293,15 @@ def test_few_shot_splits_official_draw_and_reported_split(shared_data):
     assert not {e.source for e in drawn["train"]} & {e.source for e in drawn["dev"]} and len(drawn["dev"]) == 32
     assert reported_split(sst2, get_task("sst2")) == "dev"  # GLUE dev: what LM-BFF reports as SST-2 test
     assert reported_split(TrainConfig(task="sst2"), get_task("sst2")) is None  # dev-split: unchanged
+
+
+def test_no_header_is_refused_where_rows_name_their_fields():
+    from infoprompt.data.readers import BadRowPolicy
+    from infoprompt.run import resolve_task
+
+    with pytest.raises(ConfigError, match="--no-header are for --task custom"):
+        resolve_task(TrainConfig(task="sst2", header=False), BadRowPolicy())
+    rows = [{"t": "good", "y": 1}, {"t": "bad", "y": 0}]
+    with pytest.raises(ConfigError, match="--no-header is for CSV/TSV files"):
+        resolve_task(TrainConfig(task="custom", header=False, train_data=rows, dev_data=rows, text_fields=["t"],
+                                 label_field="y"), BadRowPolicy())
