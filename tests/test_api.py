@@ -49,7 +49,7 @@ def test_few_shot_protocol_selects_on_a_dev_draw_and_reports_the_test_split_once
     test_file = tmp_path / "test.csv"
     test_file.write_text("0,a terrible film\n0,boring\n0,thin plot\n1,a great movie\n", encoding="utf-8")
     common = dict(task="custom", header=False, text_fields=["1"], label_field="0", backbone=str(tiny_model_dir),
-                  method="prompt", n_prompts=2, epochs=2, batch_size=4, lr=1e-2, max_length=32, progress=False,
+                  method="prompt", n_prompts=2, epochs=2, batch_size=4, lr=1e-2, max_length=16, progress=False,
                   select_on="few-shot", shots_per_class=4, seed=13)
     result = train(TrainConfig(**common, **files, test_file=str(test_file), output=str(tmp_path / "run")), backbone)
     summary = result.summary
@@ -64,6 +64,6 @@ def test_few_shot_protocol_selects_on_a_dev_draw_and_reports_the_test_split_once
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["type"] for r in log if r["type"] in ("eval", "test")] == ["eval", "eval", "test"]  # test: once, at the end
 
-    no_test = train(TrainConfig(**common, **files, output=str(tmp_path / "run2")), backbone).summary
+    no_test = train(TrainConfig(**{**common, "epochs": 1}, **files, output=str(tmp_path / "run2")), backbone).summary
     assert no_test["reported"]["split"] == "dev (n=6)" and "test" not in no_test  # the full dev split is reported
     assert no_test["reported"]["majority"]["rate"] == 0.5
