@@ -271,3 +271,37 @@ def test_declared_capabilities_match_what_the_method_has(name, tiny_bert):
     else:
         with pytest.raises(ConfigError, match="no soft prompt to prune"):
             method.attach_prompt_masker(2)
+
+
+def test_few_shot_splits_official_draw_and_reported_split(shared_data):
+    """Under --select-on few-shot the run's dev is the draw; --official-draw reads LM-BFF's k-shot files as shipped."""
+    from infoprompt.data.readers import BadRowPolicy
+    from infoprompt.data.tasks import get_task
+    from infoprompt.run import read_splits, reported_split
+
+    if not (shared_data / "lmbff").is_dir():
+        pytest.skip("LM-BFF files not found")
+    cfg = TrainConfig(task="sst5", select_on="few-shot", official_draw=True, seed=87)
+    task = get_task("sst5")
+    splits = read_splits(task, ("train", "dev"), shared_data, BadRowPolicy(), cfg)
+    assert list(splits) == ["train", "dev"] and len(splits["train"]) == len(splits["dev"]) == 80
+    assert {e.source.rsplit(":", 1)[0] for e in splits["dev"]} == {str(shared_data / "lmbff/sst-5/k-shot/16-87/dev.csv")}
+    assert reported_split(cfg, task) == "test"
+    sst2 = TrainConfig(task="sst2", select_on="few-shot", shots_per_class=16, seed=13)
+    drawn = read_splits(get_task("sst2"), ("train", "dev"), shared_data, BadRowPolicy(), sst2)
+    assert all(e.source.split("/")[-1].startswith("train.tsv:") for rows in drawn.values() for e in rows)
+    assert not {e.source for e in drawn["train"]} & {e.source for e in drawn["dev"]} and len(drawn["dev"]) == 32
+    assert reported_split(sst2, get_task("sst2")) == "dev"  # GLUE dev: what LM-BFF reports as SST-2 test
+    assert reported_split(TrainConfig(task="sst2"), get_task("sst2")) is None  # dev-split: unchanged
+
+
+def test_no_header_is_refused_where_rows_name_their_fields():
+    from infoprompt.data.readers import BadRowPolicy
+    from infoprompt.run import resolve_task
+
+    with pytest.raises(ConfigError, match="--no-header are for --task custom"):
+        resolve_task(TrainConfig(task="sst2", header=False), BadRowPolicy())
+    rows = [{"t": "good", "y": 1}, {"t": "bad", "y": 0}]
+    with pytest.raises(ConfigError, match="--no-header is for CSV/TSV files"):
+        resolve_task(TrainConfig(task="custom", header=False, train_data=rows, dev_data=rows, text_fields=["t"],
+                                 label_field="y"), BadRowPolicy())

@@ -30,6 +30,7 @@ from infoprompt.data.frames import (
     require_file_split,
     text_rows_task,
 )
+from infoprompt.data.lmbff import OFFICIAL_SHOTS
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
 from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
@@ -45,7 +46,14 @@ from infoprompt.evaluation.predictions import (
 from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
-from infoprompt.run import assemble_run, load_examples, resolve_lr, resolve_task  # noqa: F401  (public)
+from infoprompt.run import (  # noqa: F401  (public)
+    assemble_run,
+    draw_names,
+    load_examples,
+    reported_split,
+    resolve_lr,
+    resolve_task,
+)
 from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import evaluate_features, fit, predict_logits
@@ -68,7 +76,8 @@ class TrainResult:
 
 
 def _default_run_dir(cfg: TrainConfig) -> Path:
-    shots = f"shots{cfg.shots}" if cfg.shots else "full"
+    shots = f"shots{cfg.shots}" if cfg.shots else f"k{cfg.shots_per_class}" if cfg.shots_per_class else "full"
+    shots += "-official" if cfg.official_draw else ""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
 
@@ -113,6 +122,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
 
     run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
     task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
+    final = reported_split(cfg, task)  # scored once, at the end
+    few_shot = cfg.select_on == "few-shot"  # its reported split is read (and checked) before any training
+    final_rows = load_examples(cfg, task, final, data_dir, policy) if few_shot else None
     run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
@@ -123,6 +135,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         "train_config": recordable({k: v for k, v in cfg.__dict__.items() if k not in ("progress",)}),
         **run.meta,
     }
+    if few_shot:  # the record says what selected and what is reported, with their sizes
+        meta["protocol"] = {"select_on": cfg.select_on, "selection_split": draw_names(cfg, len(run.examples["dev"])),
+                            "train_draw": len(run.examples["train"]), "reported_split": f"{final} (n={len(final_rows)})"}
 
     def on_best(scores: dict, step: int) -> None:
         save_checkpoint(run_dir, method, {**meta, "dev_metrics": scores, "step": step})
@@ -159,15 +174,24 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     if Capability.RUN_REPORT in method.capabilities:  # method-specific facts, e.g. APET's budget and placement
         summary.update(method.run_report())
     test = None
-    if task.has_test and result.main_process:
-        # The labelled test split is scored twice, at the end: with the last weights and with the kept checkpoint.
-        test = score_test(task, load_examples(cfg, task, "test", data_dir, policy), method, run.template,
-                          lambda: load(run_dir, run.backbone), cfg.eval_batch_size, device)
-        summary["test"] = test["selected"]["metrics"]
+    if final is not None and result.main_process:
+        # The reported split (the labelled test split; the full dev split under the few-shot protocol on a task
+        # without one) is scored twice, at the end: with the last weights and with the kept checkpoint.
+        rows = final_rows if final_rows is not None else load_examples(cfg, task, final, data_dir, policy)
+        test = score_test(task, rows, method, run.template, lambda: load(run_dir, run.backbone),
+                          cfg.eval_batch_size, device)
+        if final == "test":
+            summary["test"] = test["selected"]["metrics"]
+        if few_shot:
+            test["split"] = meta["protocol"]["reported_split"]
     summary.update(summary_fields(result.selection, task.label_names, test))
+    if few_shot:
+        summary.update(shots_per_class=cfg.shots_per_class or OFFICIAL_SHOTS, official_draw=cfg.official_draw,
+                       train_draw=len(run.examples["train"]), selection_split=meta["protocol"]["selection_split"])
     if test is not None and result.main_process:
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
-            log.write({"type": "test", "step": result.steps, "selected": summary["reported"]["selected"],
+            log.write({"type": "test" if final == "test" else "report", "step": result.steps,
+                       **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)

@@ -269,7 +269,10 @@ class TrainerConfig:
     select_on: str = setting(
         "dev-split", "which split picks the kept checkpoint; the reported score never chose itself: dev-split (a "
                      "seeded half of dev selects, the other half is reported), test (dev selects, the labelled test "
-                     "split is reported), last (no selection), dev (legacy, optimistic: dev selects and is reported)",
+                     "split is reported), few-shot (LM-BFF: a seeded dev draw of k per class from the training pool, "
+                     "disjoint from the training draw, selects; the full test split, else the full dev split, is "
+                     "reported; needs --shots-per-class or --official-draw), last (no selection), dev (legacy, "
+                     "optimistic: dev selects and is reported)",
         choices=_select_on, group="evaluation")
     patience: int | None = setting(None, "stop after N evaluations without improvement on the selection split "
                                          "(0 = never; not with --select-on last)", min=0, group="evaluation",
@@ -300,7 +303,7 @@ class TrainerConfig:
 class TrainConfig(TrainerConfig):
     """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
 
-    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval task name, or custom (your own files)", choices=_tasks,
+    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)", choices=_tasks,
                         noun="task", group="task")
     method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
                                         "bitfit, prefix", choices=_methods, noun="method", group="method")
@@ -311,6 +314,12 @@ class TrainConfig(TrainerConfig):
     shots: int | None = setting(None, "few-shot: draw N training examples with the seed", min=1, group="task",
                                 default_text="all training examples")
     stratified: bool = setting(False, "keep the class balance in the few-shot draw", group="task")
+    shots_per_class: int | None = setting(
+        None, "few-shot: draw N training examples per class with the seed (LM-BFF's k; under --select-on few-shot "
+              "the dev draw also has N per class)", min=1, group="task", default_text="all training examples")
+    official_draw: bool = setting(
+        False, "sst5, cr, mpqa under --select-on few-shot: train and dev are LM-BFF's official 16-per-class draw "
+               "k-shot/16-<seed>/ as it ships (--seed 13, 21, 42, 87 or 100)", group="task")
     n_prompts: int = setting(4, "soft prompt tokens", min=1, max=4096, group="method")
     max_length: int = setting(128, "tokens per example, prompts included (at most the backbone's limit)", min=2,
                               max=1_000_000, group="method")
@@ -337,6 +346,9 @@ class TrainConfig(TrainerConfig):
                              group="custom task")
     text_fields: list[str] | None = setting(None, "the text field(s) of each row: a or a,b", group="custom task")
     label_field: str = setting("label", "the label field of each row", group="custom task")
+    header: bool = setting(True, "the CSV/TSV files have no header row: columns are named by position 0, 1, ... "
+                                 "(e.g. --text-fields 1 --label-field 0)", group="custom task",
+                          default_text="the first row names the columns")
     verbalizer: str | dict | None = setting(None, "label words: LABEL=word,LABEL=word", kind=str,
                                             accepts=(dict,), group="custom task", default_text="the label names")
     skip_bad_rows: bool = setting(False, "skip malformed rows, and report them", group="task")
@@ -374,10 +386,30 @@ class TrainConfig(TrainerConfig):
         if self.select_on == "test" and not self._has_test():
             raise ConfigError(f"--select-on test: task '{self.task}' has no labelled test split "
                               "(give --test-file for a custom task, or use --select-on dev-split)")
+        self._check_draw()
         limit = backbone_max_length(self.backbone)
         if limit is not None and self.max_length > limit:
             raise ConfigError(f"--max-length {self.max_length} is beyond the backbone '{self.backbone}''s limit "
                               f"of {limit} positions")
+
+    def _check_draw(self) -> None:
+        """The few-shot draw settings against each other and the protocol (data/sampling.py, data/lmbff.py)."""
+        if self.shots_per_class is not None and self.shots is not None:
+            raise ConfigError("give --shots N (N in all) or --shots-per-class K (K per class), not both")
+        if self.shots_per_class is not None and self.stratified:
+            raise ConfigError("--stratified is for --shots; a --shots-per-class draw is balanced already")
+        if self.official_draw:
+            from infoprompt.data.lmbff import OFFICIAL_SHOTS, check_official_draw
+
+            if self.select_on != "few-shot":
+                raise ConfigError("--official-draw gives a training and a dev draw: use it with --select-on few-shot")
+            check_official_draw(self.task, self.seed)
+            if self.shots is not None or self.shots_per_class not in (None, OFFICIAL_SHOTS):
+                raise ConfigError(f"--official-draw ships {OFFICIAL_SHOTS} examples per class: drop --shots, "
+                                  f"or give --shots-per-class {OFFICIAL_SHOTS}")
+        elif self.select_on == "few-shot" and self.shots_per_class is None:
+            raise ConfigError("--select-on few-shot needs --shots-per-class K (K training and K dev examples per "
+                              "class), or --official-draw")
 
     def _has_test(self) -> bool:
         if self.task == "custom":

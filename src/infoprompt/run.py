@@ -22,8 +22,9 @@ from infoprompt.config import TrainConfig
 from infoprompt.data.custom import make_custom_task, parse_verbalizer
 from infoprompt.data.example import Example
 from infoprompt.data.frames import DATA_FIELDS, frame_examples, frame_task
+from infoprompt.data.lmbff import official_draw
 from infoprompt.data.readers import BadRowPolicy
-from infoprompt.data.sampling import sample_few_shot
+from infoprompt.data.sampling import few_shot_draws, sample_few_shot, sample_per_class
 from infoprompt.data.spans import make_span_task
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError, check_settings
@@ -111,13 +112,40 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
 
 def read_splits(task: TaskSpec, splits: Sequence[str], data_dir: Path | None, policy: BadRowPolicy,
                 cfg: TrainConfig) -> dict[str, list[Example]]:
-    """The requested splits' examples; train is the seeded few-shot draw, an empty dev split is an error."""
-    examples = {split: load_examples(cfg, task, split, data_dir, policy) for split in splits}
-    if "train" in examples and cfg.shots is not None:
+    """The requested splits' examples; train is the seeded few-shot draw, an empty dev split is an error.
+    Under --select-on few-shot, dev is the dev draw (data.sampling.few_shot_draws, or LM-BFF's official one)."""
+    few_shot = cfg.select_on == "few-shot" and bool({"train", "dev"} & set(splits))  # dev: a draw from train
+    examples = {split: load_examples(cfg, task, split, data_dir, policy) for split in splits
+                if not (few_shot and split in ("train", "dev"))}
+    if few_shot and cfg.official_draw:
+        examples.update(official_draw(task.name, cfg.seed, data_dir, policy))
+    elif few_shot:
+        pool = load_examples(cfg, task, "train", data_dir, policy)
+        examples["train"], examples["dev"] = few_shot_draws(pool, cfg.shots_per_class, cfg.seed)
+    elif "train" in examples and cfg.shots_per_class is not None:
+        examples["train"] = sample_per_class(examples["train"], cfg.shots_per_class, cfg.seed)
+    elif "train" in examples and cfg.shots is not None:
         examples["train"] = sample_few_shot(examples["train"], cfg.shots, cfg.seed, stratified=cfg.stratified)
+    examples = {split: examples[split] for split in splits}  # in the order asked for
     if "dev" in examples and not examples["dev"]:
         raise ConfigError(f"task '{task.name}': the dev split is empty")
     return examples
+
+
+def reported_split(cfg: TrainConfig, task: TaskSpec) -> str | None:
+    """The split scored once at the end and reported instead of a dev split: the labelled test split where the
+    task has one; under the few-shot protocol, whose dev is a small draw, the full dev split otherwise."""
+    if task.has_test:
+        return "test"
+    return "dev" if cfg.select_on == "few-shot" else None
+
+
+def draw_names(cfg: TrainConfig, n_dev: int) -> str:
+    """The few-shot protocol's selection split in words, with its size (summaries and checkpoint records)."""
+    if cfg.official_draw:
+        return f"dev: LM-BFF's official draw k-shot/16-{cfg.seed}/dev.csv (n={n_dev})"
+    return (f"dev draw: {cfg.shots_per_class} per class from the training pool, disjoint from the training draw, "
+            f"seed {cfg.seed} (n={n_dev})")
 
 
 def load_examples(cfg: TrainConfig, task: TaskSpec, split: str, data_dir: Path | None,
@@ -148,11 +176,15 @@ def config_from_record(record: dict, **overrides) -> TrainConfig:
 
 def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
     """The task a config names: a registered one (verbalizer words optionally replaced) or a custom one."""
-    if cfg.train_data is not None or cfg.dev_data is not None or cfg.test_data is not None:
+    in_memory = cfg.train_data is not None or cfg.dev_data is not None or cfg.test_data is not None
+    if not cfg.header and (in_memory or cfg.task_kind != "text"):
+        raise ConfigError("--no-header is for CSV/TSV files with --task-kind text (JSONL and in-memory rows name "
+                          "their fields)")
+    if in_memory:
         return frame_task(cfg, policy)  # rows from Python (data/frames.py)
     if cfg.task != "custom":
-        if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text":
-            raise ConfigError("--train-file/--dev-file/--test-file/--task-kind are for --task custom")
+        if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text" or not cfg.header:
+            raise ConfigError("--train-file/--dev-file/--test-file/--task-kind/--no-header are for --task custom")
         task = get_task(cfg.task)
         if cfg.verbalizer:
             words = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else dict(cfg.verbalizer)
@@ -170,7 +202,8 @@ def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
         return make_span_task(cfg.task_kind, cfg.train_file, cfg.dev_file, cfg.test_file, verbalizer, policy)
     if not cfg.text_fields:
         raise ConfigError("--task custom needs --text-fields a[,b]")
-    task = make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy)
+    task = make_custom_task(cfg.train_file, cfg.dev_file, cfg.text_fields, cfg.label_field, verbalizer, policy,
+                            header=cfg.header)
     if cfg.test_file:
         task.splits["test"], task.has_test = str(cfg.test_file), True
     return task

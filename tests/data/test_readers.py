@@ -196,3 +196,34 @@ def test_custom_task_stores_resolved_paths(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     task = make_custom_task("train.csv", "train.csv", ["text"], "label")
     assert task.splits["train"] == str(tmp_path.resolve() / "train.csv")
+
+
+def test_headerless_csv_and_tsv_name_columns_by_position(tmp_path):
+    csv_path = write(tmp_path / "a.csv", '1,"good, really"\n0,bad\n')
+    assert list(read_table(csv_path, header=False)) == [(1, {"0": "1", "1": "good, really"}), (2, {"0": "0", "1": "bad"})]
+    tsv_path = write(tmp_path / "a.tsv", "\n0\tbad\tx\n")  # a leading blank row does not fix the column count
+    with pytest.raises(DataError, match=r"a\.tsv:1: blank row"):
+        list(read_table(tsv_path, header=False))
+    policy = BadRowPolicy(skip=True)
+    assert list(read_table(tsv_path, policy, header=False)) == [(2, {"0": "0", "1": "bad", "2": "x"})]
+
+
+def test_headerless_custom_task_trains_on_index_fields_and_names_bad_rows(tmp_path):
+    train = write(tmp_path / "train.csv", "1,a fine film\n0,a dull film\n")
+    task = make_custom_task(train, None, ["1"], "0", header=False)
+    assert task.label_names == ["0", "1"] and task.to_dict()["header"] is False
+    assert [(e.text_a, e.label) for e in load_split(task, "train")] == [("a fine film", 1), ("a dull film", 0)]
+    assert "header" not in make_custom_task(write(tmp_path / "h.csv", "t,y\na,0\nb,1\n"), None, ["t"], "y").to_dict()
+    bad = write(tmp_path / "bad.csv", "1,a fine film\n0\n1,  \n")
+    with pytest.raises(DataError, match=r"bad\.csv:2: missing field '1': expected 2 fields \['0', '1'\], got 1"):
+        rows_to_examples(read_table(bad, header=False), task, bad, BadRowPolicy())
+    policy = BadRowPolicy(skip=True)
+    assert len(rows_to_examples(read_table(bad, policy, header=False), task, bad, policy)) == 1
+    assert [m.split(": ")[0:2] for m in policy.skipped] == [[f"{bad}:2", "missing field '1'"], [f"{bad}:3", "field '1' is empty"]]
+
+
+def test_headerless_refusals_are_one_line(tmp_path):
+    with pytest.raises(DataError, match=r"e\.csv:1: empty file"):
+        list(read_table(write(tmp_path / "e.csv", "\n\n"), header=False))
+    with pytest.raises(DataError, match="--no-header is for CSV/TSV"):
+        read_table(write(tmp_path / "a.jsonl", '{"t": "x"}\n'), header=False)

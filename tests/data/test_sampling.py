@@ -28,3 +28,16 @@ def test_too_many_shots_is_a_clear_error():
         sample_few_shot(POOL, 500, seed=0)
     with pytest.raises(ConfigError, match="class 1 has only 40"):
         sample_few_shot(POOL, 100, seed=0, stratified=True)
+
+
+def test_few_shot_draws_are_disjoint_balanced_and_seeded():
+    from infoprompt.data.sampling import few_shot_draws, sample_per_class
+
+    pool = POOL + [Example("text 0", label=1)]  # equal text, another row: still drawable
+    train, dev = few_shot_draws(pool, 16, seed=13)
+    assert Counter(e.label for e in train) == {0: 16, 1: 16} == Counter(e.label for e in dev)
+    assert not {id(e) for e in train} & {id(e) for e in dev}
+    assert (train, dev) == few_shot_draws(pool, 16, seed=13) and dev != few_shot_draws(pool, 16, seed=21)[1]
+    assert train == sample_per_class(pool, 16, seed=13)  # the same training rows as under any other protocol
+    with pytest.raises(ConfigError, match="class 1 has only 11 examples left for the dev draw"):
+        few_shot_draws(pool, 30, seed=0)

@@ -47,6 +47,13 @@ SETTINGS = [
     (["--select-on", "last", "--patience", "3"], "--patience needs a selection split"),
     (["--select-on", "test"], "--select-on test: task 'custom' has no labelled test split"),
     (["--patience", "-1"], "--patience must be >= 0, got -1"),
+    # the few-shot protocol and its draws
+    (["--select-on", "few-shot"], "--select-on few-shot needs --shots-per-class K"),
+    (["--shots", "8", "--shots-per-class", "4"], "give --shots N (N in all) or --shots-per-class K"),
+    (["--official-draw"], "--official-draw gives a training and a dev draw: use it with --select-on few-shot"),
+    (["--select-on", "few-shot", "--official-draw"], "--official-draw: task 'custom' has no official LM-BFF draws"),
+    (["--task", "sst5", "--select-on", "few-shot", "--official-draw", "--seed", "5"],
+     "--official-draw: --seed 5 is not one of LM-BFF's draws (13, 21, 42, 87, 100)"),
     # devices
     (["--device", "bogus"], "--device must be auto, cpu, cuda, cuda:N or mps; got 'bogus'"),
     (["--device", "cuda:x"], "--device must be auto, cpu, cuda, cuda:N or mps; got 'cuda:x'"),

@@ -143,3 +143,25 @@ def test_learning_curve_shows_a_single_evaluation_the_kept_step_and_the_majority
     labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert labels == ["dev accuracy (full split)", "kept checkpoint (chosen on the selection half)",
                       "majority class: 0.509", "convergence level: 0.7", "train loss"]
+
+
+def test_few_shot_protocol_is_honest_and_its_settings_are_checked():
+    from infoprompt.config import TrainConfig
+    from infoprompt.training.selection import HONEST, SELECT_ON
+
+    assert "few-shot" in SELECT_ON and HONEST["few-shot"] and resolve_patience("few-shot", None) == 5
+    protocol = Protocol("few-shot", None, [0, 1, 0, 1], ["accuracy"], "accuracy", seed=0)
+    assert protocol.split is None and protocol.split_names()[0] == "dev draw (n=4)"  # the whole draw selects
+    cases = [
+        (dict(select_on="few-shot"), "--select-on few-shot needs --shots-per-class K"),
+        (dict(shots=32, shots_per_class=16), "not both"),
+        (dict(shots_per_class=16, stratified=True), "balanced already"),
+        (dict(task="sst5", official_draw=True), "use it with --select-on few-shot"),
+        (dict(task="sst2", select_on="few-shot", official_draw=True), "task 'sst2' has no official LM-BFF draws"),
+        (dict(task="cr", select_on="few-shot", official_draw=True, seed=0), r"--seed 0 is not one of LM-BFF's draws"),
+        (dict(task="cr", select_on="few-shot", official_draw=True, seed=13, shots_per_class=8), "ships 16"),
+    ]
+    for settings, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(**settings)
+    assert TrainConfig(task="mpqa", select_on="few-shot", official_draw=True, seed=100).shots_per_class is None

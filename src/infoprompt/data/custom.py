@@ -41,19 +41,24 @@ def make_custom_task(
     verbalizer: dict[str, str] | None = None,
     policy: BadRowPolicy | None = None,
     name: str = "custom",
+    header: bool = True,
 ) -> TaskSpec:
-    """Scan the training file for the label set and build a TaskSpec that knows its files."""
+    """Scan the training file for the label set and build a TaskSpec that knows its files.
+
+    header=False: headerless CSV/TSV files whose columns are named "0", "1", ... by position."""
     if not 1 <= len(text_fields) <= 2:
         raise ConfigError("--text-fields: give one field, or two for sentence pairs (a,b)")
     policy = policy or BadRowPolicy()
     # Stored resolved: a checkpoint evaluated from another working directory still finds its files.
     train_file = Path(train_file).expanduser().resolve()
     dev_file = Path(dev_file).expanduser().resolve() if dev_file else None
-    labels = scan_labels(read_table(train_file, policy), label_field, train_file, policy)
+    labels = scan_labels(read_table(train_file, policy, header=header), label_field, train_file, policy)
     splits = {"train": str(train_file)}
     if dev_file:
         splits["dev"] = str(dev_file)
-    return custom_spec(labels, text_fields, label_field, verbalizer, splits, train_file, name)
+    task = custom_spec(labels, text_fields, label_field, verbalizer, splits, train_file, name)
+    task.header = header
+    return task
 
 
 def scan_labels(rows, label_field: str, source, policy: BadRowPolicy) -> list[str]:
@@ -101,14 +106,17 @@ def _where(source, line) -> str:
 
 
 def rows_to_examples(
-    rows, task: TaskSpec, path: str | Path, policy: BadRowPolicy, *, labelled: bool = True
+    rows, task: TaskSpec, path: str | Path, policy: BadRowPolicy, *, labelled: bool = True,
+    allow_empty: bool = False,
 ) -> list[Example]:
-    """Convert reader rows into Examples, validating text fields and labels per row."""
+    """Convert reader rows into Examples, validating text fields and labels per row.
+
+    allow_empty: an empty text is kept rather than an error (benchmark files that ship empty sentences)."""
     out = []
     for line, row in rows:
         where = _where(path, line)
         try:
-            texts = [require_field(row, name, where) for name in task.text_fields]
+            texts = [require_field(row, name, where, allow_empty=allow_empty) for name in task.text_fields]
             label = None
             if labelled:
                 raw = _raw_label(row, task.label_field, where)
@@ -128,7 +136,8 @@ def load_custom_split(task: TaskSpec, split: str, policy: BadRowPolicy) -> list[
     if split not in task.splits:
         raise ConfigError(f"custom task has no '{split}' file (give --{split}-file)")
     path = Path(task.splits[split])
-    return require_rows(rows_to_examples(read_table(path, policy), task, path, policy), path, policy)
+    return require_rows(rows_to_examples(read_table(path, policy, header=task.header), task, path, policy), path,
+                        policy)
 
 
 def require_rows(examples: list[Example], path: Path, policy: BadRowPolicy) -> list[Example]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import numbers
@@ -143,8 +144,16 @@ def read_delimited(
         columns = [c.strip() for c in first[1]]
         if _blank(columns):
             raise DataError(f"{path}:1: blank header row, expected column names")
-    elif columns is None:
-        raise ValueError("columns are required when header=False")
+    elif columns is None:  # headerless: columns are named by position, "0", "1", ..., counted on the first row
+        peeked = []
+        for record in stream:
+            peeked.append(record)
+            if not _blank(record[1]):
+                break
+        if not peeked or _blank(peeked[-1][1]):
+            raise DataError(f"{path}:1: empty file, expected at least one row")
+        columns = [str(i) for i in range(len(peeked[-1][1]))]
+        stream = itertools.chain(peeked, stream)
     if len(set(columns)) != len(columns):
         raise DataError(f"{path}:1: duplicate column names in header {columns}")
     for line_no, values in stream:
@@ -199,17 +208,22 @@ def _json_type(value) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def read_table(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple[int, dict]]:
-    """Read a user file by extension: .csv (quoted), .tsv (unquoted, GLUE style), .jsonl/.json."""
+def read_table(path: Path, policy: BadRowPolicy | None = None, *, header: bool = True) -> Iterator[tuple[int, dict]]:
+    """Read a user file by extension: .csv (quoted), .tsv (unquoted, GLUE style), .jsonl/.json.
+
+    header=False (`--no-header`): a CSV/TSV without a header row; its columns are named by position,
+    "0", "1", ..., and the first row fixes how many fields every row must have."""
     path = Path(path)
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected a data file ({', '.join(SUPPORTED_SUFFIXES)})")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        return read_delimited(path, ",", policy=policy)
+        return read_delimited(path, ",", header=header, policy=policy)
     if suffix in (".tsv", ".txt"):
-        return read_delimited(path, "\t", quoting=csv.QUOTE_NONE, policy=policy)
+        return read_delimited(path, "\t", header=header, quoting=csv.QUOTE_NONE, policy=policy)
     if suffix in (".jsonl", ".json"):
+        if not header:
+            raise DataError(f"{path}: --no-header is for CSV/TSV files; JSON-lines rows name their own fields")
         return read_jsonl(path, policy=policy)
     raise DataError(
         f"{path}: unsupported file type '{suffix}' (expected one of {', '.join(SUPPORTED_SUFFIXES)})"

@@ -63,7 +63,7 @@ def read_prediction_input(task: TaskSpec, path: str | Path, policy: BadRowPolicy
     if examples is None and task.name in SUPERGLUE_FILE_TASKS:  # SuperGLUE's release JSONL, labels ignored
         examples = read_superglue_file(path, SUPERGLUE_FILE_TASKS[task.name], policy, labelled=False)
     if examples is None:
-        examples = rows_to_examples(read_table(path, policy), task, path, policy, labelled=False)
+        examples = rows_to_examples(read_table(path, policy, header=task.header), task, path, policy, labelled=False)
     skipped = [m for m in policy.skipped if m.startswith(f"{path}:")]
     if not examples:
         why = f"all {len(skipped)} record(s) were skipped as bad" if skipped else "the file holds no rows"

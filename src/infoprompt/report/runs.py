@@ -254,7 +254,7 @@ def variant_sort_key(record: RunRecord, label: str) -> tuple:
 
 def _split_name(reported: dict) -> str:
     split = str(reported.get("split") or "dev")
-    return "test" if split == "test" else ("dev half" if "half" in split else "dev")
+    return "test" if split.partition(" ")[0] == "test" else ("dev half" if "half" in split else "dev")
 
 
 _MAJORITY_CACHE: dict[tuple, float | None] = {}

@@ -7,6 +7,10 @@ that selects and the split that is reported never coincide:
 - `dev-split` (the default: honest on every task, and it gives early stopping a split to watch): a
   seeded, stratified half of dev selects the checkpoint; the other half is reported.
 - `test`: the full dev split selects; the task's labelled test split is reported (tasks with one).
+- `few-shot` (LM-BFF, Gao, Fisch & Chen 2021): a user with k examples per class has no large labelled dev
+  set, so the run's "dev" is a seeded draw of k per class from the training pool, disjoint from the training
+  draw (`data.sampling.few_shot_draws`, or LM-BFF's official draws, `data.lmbff`); it selects, and the full
+  test split (the full dev split where the task has no test split) is scored once at the end and reported.
 - `last`: nothing is selected; the last evaluation is kept and reported (no early stopping).
 - `dev`: legacy and optimistic: the full dev split selects and is reported. Kept only so results
   committed before issue 17 regenerate; summaries say `"honest": false` and reports label it.
@@ -27,10 +31,10 @@ from dataclasses import dataclass
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import compute_metrics, majority_baseline, prediction_share
 
-SELECT_ON = ("dev-split", "test", "last", "dev")
+SELECT_ON = ("dev-split", "test", "few-shot", "last", "dev")
 DEFAULT_SELECT_ON = "dev-split"
 DEFAULT_PATIENCE = 5  # evaluations; the README's 30-epoch command peaks within a few epochs (issue 17)
-HONEST = {"dev-split": True, "test": True, "last": True, "dev": False}
+HONEST = {"dev-split": True, "test": True, "few-shot": True, "last": True, "dev": False}
 
 
 def resolve_patience(select_on: str, patience: int | None) -> int:
@@ -146,7 +150,8 @@ class Protocol:
                     f"dev (the other half, n={len(self.split.report)})")
         n = len(self.labels)
         return {"last": (None, f"dev (n={n})"), "dev": (f"dev (n={n})", f"dev (n={n})"),
-                "test": (f"dev (n={n})", "test")}[self.select_on]
+                "test": (f"dev (n={n})", "test"),
+                "few-shot": (f"dev draw (n={n})", "test, else the full dev split (scored at the end)")}[self.select_on]
 
 
 def report_metrics(record: dict) -> dict:
@@ -185,14 +190,15 @@ def summary_fields(closing: dict, label_names: list[str], test: dict | None = No
     by side, the majority-class baseline of the reported split, and whether the reported predictions collapsed.
 
     `test` ({"selected": scored(...), "last": scored(...), "majority": majority_baseline(...)}) replaces the
-    reported dev numbers on tasks with a labelled test split: dev then only selects.
+    reported dev numbers on tasks with a labelled test split (and under the few-shot protocol, where its
+    optional "split" names the reported split and its size): dev then only selects.
     """
     def name(predicted: dict | None) -> str | None:
         label = (predicted or {}).get("class")
         return label_names[label] if isinstance(label, int) and 0 <= label < len(label_names) else None
 
     if test is not None:
-        split, selected, last = "test", test["selected"]["metrics"], test["last"]["metrics"]
+        split, selected, last = test.get("split", "test"), test["selected"]["metrics"], test["last"]["metrics"]
         sel_pred, last_pred, reference = test["selected"]["predicted"], test["last"]["predicted"], test["majority"]
     else:
         split, selected, last = closing.get("report_split"), closing.get("selected"), closing.get("last")
