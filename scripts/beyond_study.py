@@ -97,7 +97,8 @@ def summarise(records: list[RunRecord], baseline: str) -> dict:
                 cells[f"{task}|{condition}"] = {
                     "task": task, "condition": condition, "mean": mean, "std": std, "n": len(scores),
                     "seeds": sorted(r.seed for r in chosen), "majority": max(majority) if majority else None,
-                    "collapsed": sum(bool(r.collapsed) for r in chosen), "split": chosen[0].scored()[1],
+                    "collapsed": sum(bool(r.collapsed) for r in chosen),
+                    "split": str((chosen[0].reported or {}).get("split") or chosen[0].scored()[1]),
                     **{name: statistics.fmean(v) if v else None for name, v in costs.items()},
                 }
         paired: dict = {}
@@ -129,8 +130,8 @@ def markdown(summary: dict) -> str:
     for setting, block in summary["settings"].items():
         tasks, conditions, cells = block["tasks"], _order(set(block["conditions"]), baseline), block["cells"]
         lines += [f"## {setting}", ""]
-        split = next(iter(cells.values()))["split"] if cells else "?"
-        lines += [f"Reported split: {split}.", ""]
+        splits = {c["task"]: c["split"] for c in cells.values()}
+        lines += ["Reported splits: " + "; ".join(f"{TASK_LABELS.get(t, t)} {splits[t]}" for t in tasks) + ".", ""]
         lines += ["| condition | " + " | ".join(TASK_LABELS.get(t, t) for t in tasks) + " | avg |",
                   "|---|" + "---|" * (len(tasks) + 1)]
         for condition in conditions:
