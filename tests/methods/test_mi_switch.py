@@ -6,7 +6,6 @@ loss values, logits, parameter names and RNG consumption order after the move.
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from infoprompt.data.example import Example

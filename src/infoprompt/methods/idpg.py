@@ -27,6 +27,7 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -127,6 +128,17 @@ class PromptFreeCache:
     def put(self, key: bytes, value: torch.Tensor) -> None:
         self._store[key] = value.detach().to("cpu")
 
+    def fetch(self, keys: list[bytes], compute: Callable[[list[int]], torch.Tensor],
+              device: torch.device) -> torch.Tensor:
+        """The values of `keys` stacked on `device`; `compute(rows)` fills the rows not cached yet (and is kept)."""
+        missing, found = self.lookup(keys)
+        if missing:
+            fresh = compute(missing)
+            for row, value in zip(missing, fresh):
+                self.put(keys[row], value)
+                found[row] = value
+        return torch.stack([v.to(device) for v in found])
+
     def clear(self) -> None:
         self._store.clear()
 
@@ -198,13 +210,7 @@ class IDPG(PromptMethod):
         if not self.caching:
             both = self._run_prompt_free(batch, list(range(len(keys))))
             return both[:, 0], both[:, 1]
-        missing, found = self.cache.lookup(keys)
-        if missing:
-            fresh = self._run_prompt_free(batch, missing)
-            for row, value in zip(missing, fresh):
-                self.cache.put(keys[row], value)
-                found[row] = value
-        both = torch.stack([v.to(self._device()) for v in found])
+        both = self.cache.fetch(keys, lambda rows: self._run_prompt_free(batch, rows), self._device())
         return both[:, 0], both[:, 1]
 
     def prompts(self, batch: dict, p_free: torch.Tensor | None = None) -> torch.Tensor:
