@@ -142,12 +142,14 @@ class PromptFreeCache:
     def clear(self) -> None:
         self._store.clear()
 
-    def to_tensors(self) -> dict[str, torch.Tensor]:
-        """The cache as named tensors (hex key -> value), so a resumed run reuses the same bits."""
-        return {key.hex(): value for key, value in self._store.items()}
+    def to_tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The cache as named tensors (prefix + hex key -> value), so a resumed run reuses the same bits."""
+        return {prefix + key.hex(): value for key, value in self._store.items()}
 
-    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self._store = {bytes.fromhex(name): value for name, value in tensors.items()}
+    def load_tensors(self, tensors: dict[str, torch.Tensor], prefix: str = "") -> None:
+        """Inverse of `to_tensors`: the entries of `tensors` whose names start with `prefix`."""
+        self._store = {bytes.fromhex(name[len(prefix):]): value for name, value in tensors.items()
+                       if name.startswith(prefix)}
 
 
 @register_method("idpg", IDPGConfig)
@@ -192,11 +194,10 @@ class IDPG(PromptMethod):
         return torch.stack([p_free, reading.z], dim=1)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return {f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}
+        return self.cache.to_tensors("prompt_free_cache.")
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        prefix = "prompt_free_cache."
-        self.cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.cache.load_tensors(tensors, "prompt_free_cache.")
 
     def clear_run_state(self) -> None:
         self.cache.clear()

@@ -253,11 +253,10 @@ class MISwitch(MILosses):
                                    batch["input_ids"].device)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return {f"mi_prompt_free_cache.{k}": v for k, v in self.mi_cache.to_tensors().items()}
+        return self.mi_cache.to_tensors("mi_prompt_free_cache.")
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        prefix = "mi_prompt_free_cache."
-        self.mi_cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.mi_cache.load_tensors(tensors, "mi_prompt_free_cache.")
 
     def clear_run_state(self) -> None:
         self.mi_cache.clear()
