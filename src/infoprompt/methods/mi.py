@@ -29,11 +29,12 @@ import torch
 from torch import nn
 
 from infoprompt.errors import ConfigError
-from infoprompt.methods.base import Capability, MethodOutput
+from infoprompt.methods.base import MethodOutput
 from infoprompt.methods.idpg import PromptFreeCache
 from infoprompt.methods.losses import CLAMP_MODES, clamp_loss, gaussian_kl, info_nce
 
 CLASSIFIER_INPUTS = ("bottleneck", "z")
+MI_CACHE_PREFIX = "mi_prompt_free_cache."  # the Z' cache's tensors in a run's resume state
 CLASSIFIER_INPUT_HELP = {"help": "bottleneck (the public implementation) or z (the head reads Z directly)"}
 
 
@@ -101,7 +102,7 @@ class MISwitchConfig(MILossConfig):
         given = sorted(set(options) & set(MI_OPTIONS))
         if given:
             flags = ", ".join("--" + n.replace("_", "-") for n in given)
-            raise ConfigError(f"{flags}: method '{method}' adds the MI losses only with --mi-losses")
+            raise ConfigError(f"{flags} do(es) not apply to method '{method}' without --mi-losses")
 
 
 class Bilinear(nn.Module):
@@ -232,15 +233,14 @@ class MISwitch(MILosses):
     """`--mi-losses` on a method whose config is a `MISwitchConfig` and whose prompts are its own.
 
     Call `init_mi_switch(tokenizer)` at the end of `__init__` (after `self.head` exists) and return
-    `self.prompted_output(reading, batch, prompts)` from `forward`; both do nothing extra with the switch off."""
+    `self.prompted_output(reading, batch, prompts)` from `forward`; both do nothing extra with the switch off.
+    The class declares `Capability.RUN_STATE`: the cache of Z' survives `--resume` bit for bit (empty when off)."""
 
     def init_mi_switch(self, tokenizer) -> None:
         self.mi_cache = PromptFreeCache()  # Z' per prompt-free input (the frozen pass is the same every epoch)
         if not self.config.mi_losses:
             return
         self.init_mi_losses(self.config, tokenizer, always_bottleneck=False)
-        if self.rep_score is not None:  # the cache of Z' must survive --resume bit for bit
-            self.capabilities = self.capabilities | Capability.RUN_STATE
 
     def prompted_output(self, reading, batch: dict, prompts: torch.Tensor) -> MethodOutput:
         if not self.config.mi_losses:
@@ -252,11 +252,14 @@ class MISwitch(MILosses):
         return self.mi_cache.fetch(batch["cache_keys"], lambda rows: self.read_prompt_free(batch, rows).z,
                                    batch["input_ids"].device)
 
+    # Cooperative: a method with run state of its own calls super() in its overrides and merges.
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return self.mi_cache.to_tensors("mi_prompt_free_cache.")
+        return {**super().export_run_state(), **self.mi_cache.to_tensors(MI_CACHE_PREFIX)}
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        self.mi_cache.load_tensors(tensors, "mi_prompt_free_cache.")
+        super().import_run_state(tensors)
+        self.mi_cache.load_tensors(tensors, MI_CACHE_PREFIX)
 
     def clear_run_state(self) -> None:
+        super().clear_run_state()
         self.mi_cache.clear()

@@ -57,6 +57,8 @@ class FreePromptMethod(PromptMethod):
 class SwitchablePrompt(MISwitch, FreePromptMethod):
     """Free prompts with the `--mi-losses` switch (prompt, warp, residual)."""
 
+    capabilities = Capability.PROMPTS | Capability.FREE_PROMPT | Capability.RUN_STATE  # RUN_STATE: the switch's cache
+
     def __init__(self, config, backbone, task):
         super().__init__(config, backbone, task)
         self.init_mi_switch(backbone.tokenizer)
