@@ -305,7 +305,7 @@ class TrainConfig(TrainerConfig):
 
     task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)", choices=_tasks,
                         noun="task", group="task")
-    method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
+    method: str = setting("infoprompt", "prompt, residual, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
                                         "bitfit, prefix", choices=_methods, noun="method", group="method")
     backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
                                       "or local path", group="method")
@@ -327,7 +327,8 @@ class TrainConfig(TrainerConfig):
                                    "(encoders), answer (causal), decoder (seq2seq)", choices=_readouts, group="method")
     backbone_dropout: str = setting("off", "dropout inside the frozen backbone", choices=("off", "on"),
                                     group="method")
-    ablation: str = setting("none", "InfoPrompt ablations: no-head (gamma=0), no-rep (beta=0), no-mi (both 0)",
+    ablation: str = setting("none", "InfoPrompt ablations (and of --mi-losses): no-head (gamma=0), no-rep (beta=0), "
+                                    "no-mi (both 0)",
                             choices=tuple(ABLATIONS), group="method")
     method_options: dict = setting(help="the method's own options, e.g. {'beta': 0.1}", factory=dict, cli=False)
     output: str | None = setting(None, "run directory (holds the best checkpoint)", group="run",
@@ -501,6 +502,7 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
     if conflicts:
         given = ", ".join(f"--{k} {checked[k]}" for k in conflicts)
         raise ConfigError(f"--ablation {ablation} sets {' and '.join(sorted(zeroed))} to 0; it conflicts with {given}")
+    config_cls.check_options(checked, ablation, method)
     return checked
 
 

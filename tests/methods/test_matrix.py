@@ -23,10 +23,12 @@ from infoprompt.training.checkpoint import load_tensors, save_checkpoint
 from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
 
 METHODS = {
-    "prompt": {}, "warp": {}, "idpg": {}, "infoprompt": {}, "infoprompt-head": {"predict": "head"},
+    "prompt": {}, "residual": {"residual_bottleneck": 8}, "residual-mi": {"residual_bottleneck": 8, "mi_losses": True},
+    "warp": {}, "idpg": {}, "infoprompt": {}, "infoprompt-head": {"predict": "head"},
     "adapter": {"adapter_size": 4}, "lora": {"lora_r": 2}, "bitfit": {}, "prefix": {"prefix_length": 2},
     "apet": {"budget": 300, "apet_ops": "add,plug"}, "finetune": {},
 }
+FOLDED = {"residual", "residual-mi"}  # the checkpoint holds the folded prompt P' instead of P and the MLP
 MEANINGLESS = {  # (method, family) -> what the one-line error says
     ("bitfit", "llama"): "has none in its layers", ("bitfit", "t5"): "has none in its layers",
     ("prefix", "t5"): "not supported on seq2seq", ("infoprompt-head", "bert"): None,  # head is bert's only predict
@@ -42,7 +44,7 @@ def backbones(bert_tokenizer, roberta_tokenizer):
 
 def build(name: str, backbone):
     options = {"n_prompts": 3, **METHODS[name]}
-    return build_method(name.removesuffix("-head"), backbone, get_task("sst2"), options)
+    return build_method(name.removesuffix("-head").removesuffix("-mi"), backbone, get_task("sst2"), options)
 
 
 @pytest.mark.parametrize("family", TINY_FAMILIES)
@@ -85,8 +87,11 @@ def test_method_on_family(name, family, backbones, tmp_path):
     extras = {n for n, _ in method.named_buffers() if not n.startswith("backbone.")}
     if not method.capabilities & Capability.PRUNABLE:
         extras.add("prompt")  # a tuned baseline's frozen slot vectors
+    folded = method.checkpoint_state()[0] if name in FOLDED else {}
+    if folded:
+        trainable = {n for n in trainable if not n.startswith("reparam.")}
     assert set(saved) == trainable | extras
-    current = {**dict(method.named_parameters()), **dict(method.named_buffers())}
+    current = {**dict(method.named_parameters()), **dict(method.named_buffers()), **folded}
     assert all(torch.equal(saved[n], current[n].detach()) for n in saved)
 
     # save -> load: bit-identical logits; predict works

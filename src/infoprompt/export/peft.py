@@ -17,6 +17,7 @@ Mapping (method -> peft type):
 - `prompt` -> PROMPT_TUNING: the same prompt vectors, `num_virtual_tokens` = n_prompts. peft prepends
   them before the whole input ([P]*n [CLS] text); our template puts them after [CLS]. The vectors are
   the same, the placement is peft's.
+- `residual` -> PROMPT_TUNING, as `prompt`: its checkpoint already holds the folded prompt P'.
 - `prefix` -> PREFIX_TUNING: the same per-layer key/values (the method trains through peft already).
 Every other method has no peft equivalent; `NO_PEFT_EQUIVALENT` says why, and export refuses it.
 """
@@ -96,7 +97,8 @@ def _prompt(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     if method.config.layout != "prefix":
         raise ConfigError(f"--format peft: this prompt run uses layout '{method.config.layout}'; peft's prompt "
                           "tuning only prepends (layout 'prefix')")
-    prompt = method.mask_prompts(method.prompt.detach().unsqueeze(0))[0]  # after any XPrompt pruning mask
+    # after any XPrompt pruning mask; prompt_values() is P' for a residual run (folded: `prompt` itself)
+    prompt = method.mask_prompts(method.prompt_values().detach().unsqueeze(0))[0]
     base = method.backbone_info.model.config
     peft_model = _wrap(method, PromptTuningConfig(
         task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=prompt.shape[0], token_dim=prompt.shape[1],
@@ -113,7 +115,7 @@ def _prefix(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     return method.family.body(method.backbone).peft_model, {"slot_prompts": method.prompt.detach()}
 
 
-EXPORTERS: dict[str, Callable] = {"lora": _lora, "prompt": _prompt, "prefix": _prefix}
+EXPORTERS: dict[str, Callable] = {"lora": _lora, "prompt": _prompt, "residual": _prompt, "prefix": _prefix}
 
 
 def check_exportable(method_name: str) -> None:

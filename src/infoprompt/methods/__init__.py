@@ -10,6 +10,7 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     lora,
     prefix,
     prompt_tuning,
+    residual,
     warp,
 )
 from infoprompt.methods.base import (

@@ -71,6 +71,10 @@ class MethodConfig:
             (self.gen_loss in GEN_LOSSES, f"--gen-loss must be one of {GEN_LOSSES}, got '{self.gen_loss}'"),
         ])
 
+    @classmethod
+    def check_options(cls, options: dict, ablation: str, method: str) -> None:
+        """Cross-checks of the options a user gave (not the defaults) and the ablation; ConfigError on misuse."""
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -358,6 +362,12 @@ class PromptMethod(nn.Module):
         state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
         state.update({n: b for n, b in self.named_buffers() if not n.startswith("backbone.")})
         return state
+
+    def checkpoint_state(self) -> tuple[dict[str, torch.Tensor], MethodConfig]:
+        """What a checkpoint holds: tensors and the config that rebuilds a method for them. Default: the
+        trainable state and the config; a method whose training-time parts fold away saves the folded form
+        (residual). `--resume` saves `trainable_state_dict()` instead, the un-folded training state."""
+        return self.trainable_state_dict(), self.config
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
         """Run-time state that is not a parameter but must survive `--resume` exactly (e.g. caches)."""

@@ -27,6 +27,7 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -127,15 +128,28 @@ class PromptFreeCache:
     def put(self, key: bytes, value: torch.Tensor) -> None:
         self._store[key] = value.detach().to("cpu")
 
+    def fetch(self, keys: list[bytes], compute: Callable[[list[int]], torch.Tensor],
+              device: torch.device) -> torch.Tensor:
+        """The values of `keys` stacked on `device`; `compute(rows)` fills the rows not cached yet (and is kept)."""
+        missing, found = self.lookup(keys)
+        if missing:
+            fresh = compute(missing)
+            for row, value in zip(missing, fresh):
+                self.put(keys[row], value)
+                found[row] = value
+        return torch.stack([v.to(device) for v in found])
+
     def clear(self) -> None:
         self._store.clear()
 
-    def to_tensors(self) -> dict[str, torch.Tensor]:
-        """The cache as named tensors (hex key -> value), so a resumed run reuses the same bits."""
-        return {key.hex(): value for key, value in self._store.items()}
+    def to_tensors(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The cache as named tensors (prefix + hex key -> value), so a resumed run reuses the same bits."""
+        return {prefix + key.hex(): value for key, value in self._store.items()}
 
-    def load_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        self._store = {bytes.fromhex(name): value for name, value in tensors.items()}
+    def load_tensors(self, tensors: dict[str, torch.Tensor], prefix: str = "") -> None:
+        """Inverse of `to_tensors`: the entries of `tensors` whose names start with `prefix`."""
+        self._store = {bytes.fromhex(name[len(prefix):]): value for name, value in tensors.items()
+                       if name.startswith(prefix)}
 
 
 @register_method("idpg", IDPGConfig)
@@ -180,11 +194,10 @@ class IDPG(PromptMethod):
         return torch.stack([p_free, reading.z], dim=1)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return {f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}
+        return self.cache.to_tensors("prompt_free_cache.")
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        prefix = "prompt_free_cache."
-        self.cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        self.cache.load_tensors(tensors, "prompt_free_cache.")
 
     def clear_run_state(self) -> None:
         self.cache.clear()
@@ -198,13 +211,7 @@ class IDPG(PromptMethod):
         if not self.caching:
             both = self._run_prompt_free(batch, list(range(len(keys))))
             return both[:, 0], both[:, 1]
-        missing, found = self.cache.lookup(keys)
-        if missing:
-            fresh = self._run_prompt_free(batch, missing)
-            for row, value in zip(missing, fresh):
-                self.cache.put(keys[row], value)
-                found[row] = value
-        both = torch.stack([v.to(self._device()) for v in found])
+        both = self.cache.fetch(keys, lambda rows: self._run_prompt_free(batch, rows), self._device())
         return both[:, 0], both[:, 1]
 
     def prompts(self, batch: dict, p_free: torch.Tensor | None = None) -> torch.Tensor:

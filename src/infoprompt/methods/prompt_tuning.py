@@ -4,6 +4,7 @@ Classification reads Z where the backbone's family reads it (infoprompt.families
 class-embedding head, the same head WARP uses, or scores each label by the LM's likelihood
 (`--predict label`, LM families); the methods differ only in where prompts come from and where they sit.
 On causal and seq2seq backbones this is Lester prompt tuning as in Lester et al. and XPrompt.
+`--mi-losses` adds InfoPrompt's MI losses (infoprompt.methods.mi); off by default, the method is unchanged.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import torch
 from torch import nn
 
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
+from infoprompt.methods.mi import MISwitch, MISwitchConfig
 
 
 @dataclass
-class PromptTuningConfig(MethodConfig):
+class PromptTuningConfig(MISwitchConfig, MethodConfig):
     layout: str = "prefix"
     seed: int = 0  # draws the vocabulary tokens the prompt starts from
 
@@ -34,17 +36,36 @@ class FreePromptMethod(PromptMethod):
         self.prompt = nn.Parameter(self.initial_prompts(config.n_prompts, generator))
         self.head = self.make_head() if self.predict == "head" else None
 
+    def prompt_values(self) -> torch.Tensor:
+        """(np, D): the prompt that enters the model (subclasses reparameterise `prompt`, e.g. residual)."""
+        return self.prompt
+
     def prompts(self, batch: dict) -> torch.Tensor:
         """(B, np, D): the same prompt for every example, after any pruning mask."""
         batch_size = batch["input_ids"].shape[0]
-        return self.mask_prompts(self.prompt.unsqueeze(0).expand(batch_size, -1, -1))
+        return self.mask_prompts(self.prompt_values().unsqueeze(0).expand(batch_size, -1, -1))
 
     def forward(self, batch: dict) -> MethodOutput:
-        return self.classify(self.read(batch, self.prompts(batch)), batch)
+        prompts = self.prompts(batch)
+        return self.prompted_output(self.read(batch, prompts), batch, prompts)
+
+    def prompted_output(self, reading, batch: dict, prompts: torch.Tensor) -> MethodOutput:
+        """The output for the prompted reading: the prediction (the MI switch adds its terms)."""
+        return self.classify(reading, batch)
+
+
+class SwitchablePrompt(MISwitch, FreePromptMethod):
+    """Free prompts with the `--mi-losses` switch (prompt, warp, residual)."""
+
+    capabilities = Capability.PROMPTS | Capability.FREE_PROMPT | Capability.RUN_STATE  # RUN_STATE: the switch's cache
+
+    def __init__(self, config, backbone, task):
+        super().__init__(config, backbone, task)
+        self.init_mi_switch(backbone.tokenizer)
 
 
 @register_method("prompt", PromptTuningConfig)
-class PromptTuning(FreePromptMethod):
+class PromptTuning(SwitchablePrompt):
     """Lester prompt tuning (prefix layout)."""
 
 

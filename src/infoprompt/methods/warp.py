@@ -1,22 +1,23 @@
 """WARP (Hambardzumyan et al. 2021): free prompts in the template's slots around the mask, and
-class embeddings initialised from verbalizer words."""
+class embeddings initialised from verbalizer words. `--mi-losses` adds InfoPrompt's MI losses (off by default)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from infoprompt.methods.base import MethodConfig, register_method
-from infoprompt.methods.prompt_tuning import FreePromptMethod
+from infoprompt.methods.mi import MISwitchConfig
+from infoprompt.methods.prompt_tuning import SwitchablePrompt
 
 
 @dataclass
-class WarpConfig(MethodConfig):
+class WarpConfig(MISwitchConfig, MethodConfig):
     layout: str = "warp"
     seed: int = 0
 
 
 @register_method("warp", WarpConfig)
-class Warp(FreePromptMethod):
+class Warp(SwitchablePrompt):
     """Same parameters as prompt tuning; only the template layout differs."""
 
 

@@ -68,14 +68,14 @@ def seal_record(record: dict) -> dict:
 
 
 def save_checkpoint(directory: str | Path, method, meta: dict) -> Path:
-    """Save `method.trainable_state_dict()` and `meta` (plus method name/config/task) atomically."""
+    """Save `method.checkpoint_state()` (its tensors and config) and `meta` (plus method name/task) atomically."""
     directory = Path(directory)
-    tensors = method.trainable_state_dict()
+    tensors, method_config = method.checkpoint_state()
     digest = save_tensors(directory / TENSORS, tensors, {"format": "infoprompt"})
     record = {
         "format_version": FORMAT_VERSION,
         "method": method.method_name,
-        "method_config": method.config.to_dict(),
+        "method_config": method_config.to_dict(),
         "task": method.task.to_dict(),
         "readout": method.readout,
         "backbone": {"name": method.backbone_info.name, **method.backbone_info.fingerprint()},
