@@ -23,6 +23,9 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
   (content-addressed by its token ids); steps then cost about one prompted forward and backward.
   Φ(X) is always computed with the backbone in eval mode, so it stays deterministic (and
   cacheable) when `--backbone-dropout on` regularises the prompted pass.
+- `--prompt-layer K` (issue 23, as in late prompt tuning): the generated prompt enters at layer K
+  instead of the input embeddings, and Φ(X) is layers K..N over the cached states entering layer K
+  (infoprompt.methods.layer_split); without it, nothing changes.
 """
 
 from __future__ import annotations
@@ -35,6 +38,13 @@ from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
+from infoprompt.methods.layer_split import (
+    PromptLayerMixin,
+    cache_dtype_field,
+    cache_mb_field,
+    check_split_options,
+    prompt_layer_field,
+)
 
 GENERATOR_MODES = ("generated", "residual")
 
@@ -58,9 +68,13 @@ class IDPGConfig(MethodConfig):
     generator_weight_decay: float | None = field(default=None, metadata={
         "help": "weight decay of the generator's offset network only (default: the run's --weight-decay)",
         "min": 0})
+    prompt_layer: int | None = prompt_layer_field()  # None: the prompt enters the input embeddings (the paper's)
+    late_cache_mb: float = cache_mb_field()
+    late_cache_dtype: str = cache_dtype_field()
 
     def validate(self) -> None:
         super().validate()
+        check_split_options(self)
         if self.bottleneck < 1:
             raise ConfigError(f"--bottleneck must be >= 1, got {self.bottleneck}")
         if self.generator not in ("shared", "per_token"):
@@ -139,7 +153,7 @@ class PromptFreeCache:
 
 
 @register_method("idpg", IDPGConfig)
-class IDPG(PromptMethod):
+class IDPG(PromptLayerMixin, PromptMethod):
     """Input-dependent prompts from a bottleneck generator on Φ(X); class-embedding head."""
 
     capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE
@@ -157,6 +171,7 @@ class IDPG(PromptMethod):
         if self.generator_input == "cls" and not self.family.first_token_state:
             raise ConfigError(f"--generator-input cls needs an encoder's first-token state; the {self.family.name} "
                               "family has none (use readout)")
+        self.setup_prompt_layer(config.prompt_layer)  # --prompt-layer K: prompts enter at K, Φ(X) from the cached stack
 
     def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
         """One group, or two when `--generator-weight-decay` is given: the generator's offset network with
@@ -180,13 +195,15 @@ class IDPG(PromptMethod):
         return torch.stack([p_free, reading.z], dim=1)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return {f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}
+        return {**super().export_run_state(), **{f"prompt_free_cache.{k}": v for k, v in self.cache.to_tensors().items()}}
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().import_run_state(tensors)
         prefix = "prompt_free_cache."
         self.cache.load_tensors({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
     def clear_run_state(self) -> None:
+        super().clear_run_state()
         self.cache.clear()
 
     def _device(self) -> torch.device:
