@@ -25,11 +25,12 @@ from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
 METHODS = {
     "prompt": {}, "warp": {}, "idpg": {}, "infoprompt": {}, "infoprompt-head": {"predict": "head"},
     "adapter": {"adapter_size": 4}, "lora": {"lora_r": 2}, "bitfit": {}, "prefix": {"prefix_length": 2},
-    "apet": {"budget": 300, "apet_ops": "add,plug"}, "finetune": {},
+    "apet": {"budget": 300, "apet_ops": "add,plug"}, "finetune": {}, "late": {},
 }
 MEANINGLESS = {  # (method, family) -> what the one-line error says
     ("bitfit", "llama"): "has none in its layers", ("bitfit", "t5"): "has none in its layers",
     ("prefix", "t5"): "not supported on seq2seq", ("infoprompt-head", "bert"): None,  # head is bert's only predict
+    ("late", "llama"): "causal family: label scoring continues", ("late", "t5"): "seq2seq family: T5's first",
 }
 EXAMPLES = [Example("a great movie with a wonderful cast", label=1), Example("a terrible film , boring and long", label=0),
             Example("the plot is thin but fun", label=1), Example("this is negative", label=0)]
@@ -83,8 +84,8 @@ def test_method_on_family(name, family, backbones, tmp_path):
     save_checkpoint(tmp_path, method, {"template": {"max_length": 48, "layout": method.config.layout}})
     saved = load_tensors(tmp_path)
     extras = {n for n, _ in method.named_buffers() if not n.startswith("backbone.")}
-    if not method.capabilities & Capability.PRUNABLE:
-        extras.add("prompt")  # a tuned baseline's frozen slot vectors
+    if not method.capabilities & Capability.PRUNABLE and hasattr(method, "prompt"):
+        extras.add("prompt")  # a tuned baseline's frozen slot vectors (late has none)
     assert set(saved) == trainable | extras
     current = {**dict(method.named_parameters()), **dict(method.named_buffers())}
     assert all(torch.equal(saved[n], current[n].detach()) for n in saved)

@@ -227,9 +227,11 @@ class Family:
             handle.remove()
         raise ConfigError(f"the backbone never reached its layer {k}")
 
-    def upper_read(self, model: nn.Module, hidden: torch.Tensor, batch: dict, k: int, readout: str) -> Reading:
+    def upper_read(self, model: nn.Module, hidden: torch.Tensor, batch: dict, k: int, readout: str, *,
+                   packer=None) -> Reading:
         """Run layers k..N on `hidden` (B, L, D), the states entering layer k laid out as `batch` says, and
-        read Z as `read` does: the body's forward with its layer list cut to k..N and its embeddings bypassed."""
+        read Z as `read` does: the body's forward with its layer list cut to k..N and its embeddings bypassed
+        (so packing's restarted position ids are ignored: the positions are already in the states)."""
         body = self.body(model)
         owner, name, stack = self._layer_owner(model)
         embeddings = getattr(body, "embeddings", None)
@@ -237,7 +239,7 @@ class Family:
         if isinstance(embeddings, nn.Module):
             body.embeddings = PassThrough()
         try:
-            return self.read(model, hidden, batch, readout, share_prefix=False)
+            return self.read(model, hidden, batch, readout, packer=packer, share_prefix=False)
         finally:
             setattr(owner, name, stack)
             if isinstance(embeddings, nn.Module):

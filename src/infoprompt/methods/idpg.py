@@ -156,7 +156,8 @@ class PromptFreeCache:
 class IDPG(PromptLayerMixin, PromptMethod):
     """Input-dependent prompts from a bottleneck generator on Φ(X); class-embedding head."""
 
-    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE
+    # RUN_REPORT: with --prompt-layer, the lower-stack cache's facts (nothing without it)
+    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE | Capability.RUN_REPORT
 
     def __init__(self, config: IDPGConfig, backbone, task):
         super().__init__(config, backbone, task)

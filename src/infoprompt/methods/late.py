@@ -114,7 +114,8 @@ class LatePrompt(PromptLayerMixin, PromptMethod):
     """LPT: prompts generated from and inserted into the states entering layer K; class-embedding head."""
 
     default_layout = "prefix"
-    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE | Capability.RUN_REPORT
+    # Not PRUNABLE: XPrompt's masks map units onto IDPG's generator layout (per-token bias, np*D up-projection).
+    capabilities = Capability.PROMPTS | Capability.RUN_STATE | Capability.RUN_REPORT
 
     def __init__(self, config: LateConfig, backbone, task):
         super().__init__(config, backbone, task)

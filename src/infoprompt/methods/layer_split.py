@@ -26,7 +26,6 @@ import torch
 
 from infoprompt.errors import ConfigError, check_settings
 from infoprompt.families import Reading
-from infoprompt.methods.base import Capability
 
 CACHE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -178,7 +177,8 @@ class LayerSplit:
             index[:, 1:1 + n] = torch.arange(n, device=mask.device)
             layout = {"attention_mask": mask, "mask_pos": mask_pos + n * (mask_pos >= 1).long(), "prompt_index": index}
         layout["token_type_ids"] = torch.zeros_like(layout["attention_mask"])  # unused: the embeddings are bypassed
-        return method.family.upper_read(method.backbone, hidden, layout, self.k, method.readout)
+        packer = method.packer if prompts is not None else None  # Φ(X) runs on sorted eval-like batches: padded
+        return method.family.upper_read(method.backbone, hidden, layout, self.k, method.readout, packer=packer)
 
     def read(self, batch: dict, prompts: torch.Tensor | None) -> Reading:
         lower, attention = self.lower(batch)
@@ -218,10 +218,6 @@ class PromptLayerMixin:
             return
         cfg = self.config
         self.split = LayerSplit(self, k, cfg.late_cache_mb, cfg.late_cache_dtype)
-        self.capabilities = self.capabilities | Capability.RUN_STATE | Capability.RUN_REPORT
-
-    def packing_safe(self) -> bool:
-        return self.split is None and super().packing_safe()
 
     def read(self, batch: dict, prompts: torch.Tensor) -> Reading:
         if self.split is None:
