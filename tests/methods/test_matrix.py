@@ -26,12 +26,13 @@ METHODS = {
     "prompt": {}, "residual": {"residual_bottleneck": 8}, "residual-mi": {"residual_bottleneck": 8, "mi_losses": True},
     "warp": {}, "idpg": {}, "infoprompt": {}, "infoprompt-head": {"predict": "head"},
     "adapter": {"adapter_size": 4}, "lora": {"lora_r": 2}, "bitfit": {}, "prefix": {"prefix_length": 2},
-    "apet": {"budget": 300, "apet_ops": "add,plug"}, "finetune": {},
+    "apet": {"budget": 300, "apet_ops": "add,plug"}, "finetune": {}, "late": {},
 }
 FOLDED = {"residual", "residual-mi"}  # the checkpoint holds the folded prompt P' instead of P and the MLP
 MEANINGLESS = {  # (method, family) -> what the one-line error says
     ("bitfit", "llama"): "has none in its layers", ("bitfit", "t5"): "has none in its layers",
     ("prefix", "t5"): "not supported on seq2seq", ("infoprompt-head", "bert"): None,  # head is bert's only predict
+    ("late", "llama"): "causal family: label scoring continues", ("late", "t5"): "seq2seq family: T5's first",
 }
 EXAMPLES = [Example("a great movie with a wonderful cast", label=1), Example("a terrible film , boring and long", label=0),
             Example("the plot is thin but fun", label=1), Example("this is negative", label=0)]
@@ -85,8 +86,8 @@ def test_method_on_family(name, family, backbones, tmp_path):
     save_checkpoint(tmp_path, method, {"template": {"max_length": 48, "layout": method.config.layout}})
     saved = load_tensors(tmp_path)
     extras = {n for n, _ in method.named_buffers() if not n.startswith("backbone.")}
-    if not method.capabilities & Capability.PRUNABLE:
-        extras.add("prompt")  # a tuned baseline's frozen slot vectors
+    if not method.capabilities & Capability.PRUNABLE and hasattr(method, "prompt"):
+        extras.add("prompt")  # a tuned baseline's frozen slot vectors (late has none)
     folded = method.checkpoint_state()[0] if name in FOLDED else {}
     if folded:
         trainable = {n for n in trainable if not n.startswith("reparam.")}

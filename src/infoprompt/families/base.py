@@ -66,6 +66,22 @@ class Reading:
     state: object = None
 
 
+class StopForward(Exception):
+    """Raised by a hook to stop a forward pass and hand back a tensor it saw (`Family.lower_states`)."""
+
+    def __init__(self, states: torch.Tensor):
+        super().__init__()
+        self.states = states
+
+
+class PassThrough(nn.Module):
+    """Stands in for a body's embedding module during the upper pass: its `inputs_embeds` are already hidden
+    states entering layer K, so no position or token-type embedding may be added again."""
+
+    def forward(self, *args, inputs_embeds: torch.Tensor | None = None, **kwargs) -> torch.Tensor:
+        return inputs_embeds
+
+
 class StopBeforeProjection(Exception):
     """Raised by a hook to stop an LM head right before its vocabulary projection (see `head_features`)."""
 
@@ -87,6 +103,9 @@ class Family:
     readouts: ClassVar[tuple[str, ...]] = ()
     answer_readout: ClassVar[str | None] = None  # the readout at which the LM predicts the label word
     readout_descriptions: ClassVar[dict[str, str]] = {}
+    # Late prompts (`--prompt-layer`): where the body keeps its numbered layers (tried in order), or why not.
+    layer_paths: ClassVar[tuple[str, ...]] = ()
+    layer_split_refusal: ClassVar[str] = "this family's layers cannot be run in two pieces"
 
     # -- which checkpoints and models belong here ------------------------------------------------
     @classmethod
@@ -170,6 +189,61 @@ class Family:
         `batch` holds attention_mask, mask_pos, and optionally token_type_ids and prompt_index.
         `share_prefix`: the method allows reusing one key/value cache across rows (no per-row prefixes)."""
         raise NotImplementedError
+
+    # -- late prompts: the body run in two pieces (layers 1..K-1, then K..N) -----------------------
+    def _layer_owner(self, model: nn.Module) -> tuple[nn.Module, str, nn.ModuleList]:
+        """(parent module, attribute, its ModuleList of layers) for the body's numbered layers."""
+        for path in self.layer_paths:
+            *parents, name = path.split(".")
+            owner = self.body(model)
+            for part in parents:
+                owner = getattr(owner, part, None)
+            stack = getattr(owner, name, None) if owner is not None else None
+            if isinstance(stack, nn.ModuleList):
+                return owner, name, stack
+        why = self.layer_split_refusal if not self.layer_paths else \
+            f"'{type(self.body(model)).__name__}' keeps no layer list at {' or '.join(self.layer_paths)}"
+        raise ConfigError(f"late prompts (--method late, --prompt-layer) do not apply to the {self.name} family: {why}")
+
+    def num_layers(self, model: nn.Module) -> int:
+        return len(self._layer_owner(model)[2])
+
+    def lower_states(self, model: nn.Module, embeds: torch.Tensor, batch: dict, k: int) -> torch.Tensor:
+        """(B, L, D) hidden states entering layer k (1-indexed) for input embeddings `embeds` laid out as `batch`.
+
+        The body's own forward runs (its embeddings, its mask construction) and a pre-hook on layer k stops it
+        there, so layers k..N never run and nothing below k is re-implemented here."""
+        layer = self._layer_owner(model)[2][k - 1]
+
+        def stop(module, args, kwargs):
+            raise StopForward(args[0] if args else kwargs["hidden_states"])
+
+        handle = layer.register_forward_pre_hook(stop, with_kwargs=True)
+        try:
+            self.read(model, embeds, batch, self.readouts[0], share_prefix=False)
+        except StopForward as caught:
+            return caught.states
+        finally:
+            handle.remove()
+        raise ConfigError(f"the backbone never reached its layer {k}")
+
+    def upper_read(self, model: nn.Module, hidden: torch.Tensor, batch: dict, k: int, readout: str, *,
+                   packer=None) -> Reading:
+        """Run layers k..N on `hidden` (B, L, D), the states entering layer k laid out as `batch` says, and
+        read Z as `read` does: the body's forward with its layer list cut to k..N and its embeddings bypassed
+        (so packing's restarted position ids are ignored: the positions are already in the states)."""
+        body = self.body(model)
+        owner, name, stack = self._layer_owner(model)
+        embeddings = getattr(body, "embeddings", None)
+        setattr(owner, name, nn.ModuleList(list(stack)[k - 1:]))
+        if isinstance(embeddings, nn.Module):
+            body.embeddings = PassThrough()
+        try:
+            return self.read(model, hidden, batch, readout, packer=packer, share_prefix=False)
+        finally:
+            setattr(owner, name, stack)
+            if isinstance(embeddings, nn.Module):
+                body.embeddings = embeddings
 
     # -- LM head ---------------------------------------------------------------------------------
     def lm_head(self, model: nn.Module) -> nn.Linear:

@@ -74,6 +74,8 @@ class CausalLM(TextToTextFamily, HeadedFamily):
     readouts = ("answer",)
     answer_readout = "answer"
     readout_descriptions = {"answer": "final hidden state at the answer cue (where the LM predicts the label word)"}
+    layer_split_refusal = ("label scoring continues the input through every layer's key/value cache, which cached "
+                           "layer-K states do not hold (prompts in the input embeddings work there)")
 
     @classmethod
     def claims(cls, config) -> bool:

@@ -23,6 +23,8 @@ BERT_LIKE = ModuleMap(
     off_readout=r".*pooler\..*",  # the readout reads the last hidden states: the pooler gets no gradient
 )
 
+ENCODER_LAYERS = ("encoder.layer", "transformer.layer")  # BERT/RoBERTa/DeBERTa, DistilBERT (late prompts)
+
 
 def encoder_hidden(family: Family, model: nn.Module, embeds: torch.Tensor, batch: dict, packer) -> torch.Tensor:
     """(B, L, D) last hidden states of the model's encoder body, packed when the packer says so."""
@@ -43,6 +45,7 @@ class PooledEncoder(Family):
         "mask": "last hidden state at the mask token", "mean": "mean of all last hidden states",
         "mean-text": "mean of the input's own tokens' last hidden states", "cls": "first token's last hidden state",
     }
+    layer_paths = ENCODER_LAYERS
 
     @classmethod
     def claims(cls, config) -> bool:

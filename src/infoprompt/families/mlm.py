@@ -15,7 +15,7 @@ from torch import nn
 
 from infoprompt.errors import ConfigError
 from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs, head_features
-from infoprompt.families.encoder import BERT_LIKE, encoder_hidden
+from infoprompt.families.encoder import BERT_LIKE, ENCODER_LAYERS, encoder_hidden
 from infoprompt.readout import read_out
 
 # Model types whose public checkpoints are (almost always) pretrained with a masked-LM objective.
@@ -34,6 +34,7 @@ class MaskedLM(HeadedFamily):
         "mean": "mean of all last hidden states", "mean-text": "mean of the input's own tokens' last hidden states",
         "cls": "first token's last hidden state",
     }
+    layer_paths = ENCODER_LAYERS
 
     @classmethod
     def claims(cls, config) -> bool:

@@ -45,6 +45,8 @@ class Seq2SeqLM(TextToTextFamily):
     readouts = ("decoder",)
     answer_readout = "decoder"
     readout_descriptions = {"decoder": "decoder's first state over the encoded input (where the LM predicts the label word)"}
+    layer_split_refusal = ("T5's first encoder block computes the relative position bias every later block reuses, "
+                           "so the encoder cannot start at block K (prompts in the input embeddings work there)")
 
     @classmethod
     def claims(cls, config) -> bool:

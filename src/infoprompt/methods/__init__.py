@@ -7,6 +7,7 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     finetune,
     idpg,
     infoprompt,
+    late,
     lora,
     prefix,
     prompt_tuning,

@@ -23,6 +23,9 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
   (content-addressed by its token ids); steps then cost about one prompted forward and backward.
   Φ(X) is always computed with the backbone in eval mode, so it stays deterministic (and
   cacheable) when `--backbone-dropout on` regularises the prompted pass.
+- `--prompt-layer K` (issue 23, as in late prompt tuning): the generated prompt enters at layer K
+  instead of the input embeddings, and Φ(X) is layers K..N over the cached states entering layer K
+  (infoprompt.methods.layer_split); without it, nothing changes.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
+from infoprompt.methods.layer_split import (
+    PromptLayerMixin,
+    cache_dtype_field,
+    cache_mb_field,
+    check_split_options,
+    prompt_layer_field,
+)
 
 GENERATOR_MODES = ("generated", "residual")
 
@@ -59,9 +69,13 @@ class IDPGConfig(MethodConfig):
     generator_weight_decay: float | None = field(default=None, metadata={
         "help": "weight decay of the generator's offset network only (default: the run's --weight-decay)",
         "min": 0})
+    prompt_layer: int | None = prompt_layer_field()  # None: the prompt enters the input embeddings (the paper's)
+    late_cache_mb: float = cache_mb_field()
+    late_cache_dtype: str = cache_dtype_field()
 
     def validate(self) -> None:
         super().validate()
+        check_split_options(self)
         if self.bottleneck < 1:
             raise ConfigError(f"--bottleneck must be >= 1, got {self.bottleneck}")
         if self.generator not in ("shared", "per_token"):
@@ -153,10 +167,11 @@ class PromptFreeCache:
 
 
 @register_method("idpg", IDPGConfig)
-class IDPG(PromptMethod):
+class IDPG(PromptLayerMixin, PromptMethod):
     """Input-dependent prompts from a bottleneck generator on Φ(X); class-embedding head."""
 
-    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE
+    # RUN_REPORT: with --prompt-layer, the lower-stack cache's facts (nothing without it)
+    capabilities = Capability.PROMPTS | Capability.GENERATED_PROMPT | Capability.RUN_STATE | Capability.RUN_REPORT
 
     def __init__(self, config: IDPGConfig, backbone, task):
         super().__init__(config, backbone, task)
@@ -171,6 +186,7 @@ class IDPG(PromptMethod):
         if self.generator_input == "cls" and not self.family.first_token_state:
             raise ConfigError(f"--generator-input cls needs an encoder's first-token state; the {self.family.name} "
                               "family has none (use readout)")
+        self.setup_prompt_layer(config.prompt_layer)  # --prompt-layer K: prompts enter at K, Φ(X) from the cached stack
 
     def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
         """One group, or two when `--generator-weight-decay` is given: the generator's offset network with
@@ -194,12 +210,14 @@ class IDPG(PromptMethod):
         return torch.stack([p_free, reading.z], dim=1)
 
     def export_run_state(self) -> dict[str, torch.Tensor]:
-        return self.cache.to_tensors("prompt_free_cache.")
+        return {**super().export_run_state(), **self.cache.to_tensors("prompt_free_cache.")}
 
     def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().import_run_state(tensors)
         self.cache.load_tensors(tensors, "prompt_free_cache.")
 
     def clear_run_state(self) -> None:
+        super().clear_run_state()
         self.cache.clear()
 
     def _device(self) -> torch.device:
