@@ -101,7 +101,7 @@ def test_changing_a_field_in_place_is_caught_by_validate():
 def test_a_field_added_to_a_method_config_becomes_a_flag_and_a_sweep_key():
     beta = method_settings()["beta"]
     assert beta.option == "--beta" and beta.kind is float and beta.default_text == "0.1"
-    assert "infoprompt, prompt, residual, warp]" in beta.help  # InfoPrompt's, and the --mi-losses switch's
+    assert "infoprompt, late, prompt, residual, warp]" in beta.help  # InfoPrompt's, and the --mi-losses switch's
     assert method_settings()["cache_prompt_free"].option == "--no-cache"
     from infoprompt.sweep.flags import train_flags
 

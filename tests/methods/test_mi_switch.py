@@ -150,3 +150,19 @@ def test_prompt_free_states_are_cached_and_survive_resume(tiny_bert):
     assert torch.equal(other.train()(batch).losses["rep"], again) and torch.isfinite(first)
     method.clear_run_state()
     assert len(method.mi_cache) == 0
+
+
+def test_the_switch_on_late_prompts_adds_the_mi_terms_and_they_reach_the_generator(tiny_bert):
+    torch.manual_seed(5)
+    off = switched(tiny_bert, "late", prompt_layer=2)
+    batch = batch_for(off)
+    assert set(off.train()(batch).losses) == {"pred"}
+    torch.manual_seed(5)
+    on = switched(tiny_bert, "late", prompt_layer=2, mi_losses=True)
+    out = on.train()(batch)
+    assert set(out.losses) == {"pred", "rep", "head", "kl"}
+    out.losses["rep"].backward()
+    grads = [p.grad for p in on.generator.parameters()]
+    assert all(g is not None for g in grads) and sum(g.abs().sum() for g in grads) > 0
+    on.eval()
+    assert set(on(batch).losses) == {"pred"}  # evaluation scores the prediction only, as InfoPrompt's does

@@ -41,6 +41,7 @@ from infoprompt.methods.layer_split import (
     check_split_options,
     prompt_layer_field,
 )
+from infoprompt.methods.mi import MISwitch, MISwitchConfig
 
 GENERATORS = ("naive", "pooling")
 POOLS = ("avg", "max")
@@ -48,7 +49,7 @@ SUMMARIES = ("first", "mean")
 
 
 @dataclass
-class LateConfig(MethodConfig):
+class LateConfig(MISwitchConfig, MethodConfig):
     layout: str = "prefix"  # the template's slots are not used: the prompt enters at --prompt-layer
     seed: int = 0
     prompt_layer: int | None = prompt_layer_field()
@@ -110,7 +111,7 @@ class LateGenerator(nn.Module):
 
 
 @register_method("late", LateConfig)
-class LatePrompt(PromptLayerMixin, PromptMethod):
+class LatePrompt(MISwitch, PromptLayerMixin, PromptMethod):
     """LPT: prompts generated from and inserted into the states entering layer K; class-embedding head."""
 
     default_layout = "prefix"
@@ -123,6 +124,7 @@ class LatePrompt(PromptLayerMixin, PromptMethod):
         self.setup_prompt_layer(k)
         self.generator = LateGenerator(self.hidden_size, config.n_prompts, config)
         self.head = self.make_head() if self.predict == "head" else None
+        self.init_mi_switch(backbone.tokenizer)  # --mi-losses: InfoPrompt's two losses on the late prompt
 
     def prompts(self, batch: dict, lower: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """(B, np, D) prompts from the states entering layer K (`lower`: those states and their mask, if at hand)."""
@@ -136,8 +138,8 @@ class LatePrompt(PromptLayerMixin, PromptMethod):
         return prompts, self.split.read_states(states, attention, batch, prompts)
 
     def forward(self, batch: dict) -> MethodOutput:
-        _, reading = self.prompted(batch)
-        return self.classify(reading, batch)
+        prompts, reading = self.prompted(batch)
+        return self.prompted_output(reading, batch, prompts)
 
     def run_report(self) -> dict:
         report = super().run_report()
