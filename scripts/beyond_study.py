@@ -11,8 +11,7 @@ RECORDS_DIR/../report), byte for byte the same for the same records:
   condition's score (mean ± sample std over seeds, n), the reported split's majority-class rate, how many runs
   collapsed onto one class, seconds per epoch and peak RSS (means over the same runs);
 - each condition's paired difference from the baseline (prompt tuning) per task and averaged over the tasks
-  (report.compare.paired_difference: per seed, the mean over the tasks both sides finished; mean ± std, the 95 %
-  Student-t interval and n seeds).
+  (per seed, the mean over the four tasks; mean ± std, the 95 % Student-t interval and n seeds).
 
 `--choose A,B,...` picks "the best new method" among the named conditions on TUNING data only: each run's
 score on its selection split at the checkpoint it kept (the few-shot protocol's 16-per-class dev draw, read from
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.errors import InfoPromptError
-from infoprompt.report.compare import CELL_KEYS, paired_difference, variant
+from infoprompt.report.compare import CELL_KEYS, t_interval, variant
 from infoprompt.report.runs import RunRecord, load_runs, varying_keys
 
 TASK_ORDER = ("sst2", "sst5", "cr", "mpqa")
@@ -72,6 +71,28 @@ def _order(conditions: set[str], baseline: str) -> list[str]:
     return sorted(conditions, key=lambda c: (c != baseline, c))
 
 
+def paired_against(scores: dict[tuple, float], tasks: list[str], a: str, b: str) -> dict:
+    """A − B paired by draw (seed): per task, and averaged over the tasks (per seed, the mean over the tasks where
+    both finished that seed; only seeds that have every task). Mean, sample std, 95 % t interval, n seeds."""
+    per_task: dict[str, dict[int, float]] = {}
+    for task in tasks:
+        seeds = sorted({s for (t, c, s) in scores if t == task and c == a} & {s for (t, c, s) in scores
+                                                                          if t == task and c == b})
+        if seeds:
+            per_task[task] = {s: scores[(task, a, s)] - scores[(task, b, s)] for s in seeds}
+    entry = {task: _stats(list(diffs.values())) for task, diffs in per_task.items()}
+    common = set.intersection(*(set(d) for d in per_task.values())) if per_task and len(per_task) == len(tasks) \
+        else set()
+    if common:
+        entry["average"] = _stats([statistics.fmean(per_task[t][s] for t in tasks) for s in sorted(common)])
+    return entry
+
+
+def _stats(values: list[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "ci95": t_interval(values), "seeds": len(values)}
+
+
 def summarise(records: list[RunRecord], baseline: str) -> dict:
     """Everything the report shows, as plain data (summary.json)."""
     keys = [k for k in varying_keys(records) if k not in CELL_KEYS and k not in SETTING_KEYS]
@@ -101,20 +122,9 @@ def summarise(records: list[RunRecord], baseline: str) -> dict:
                     "split": str((chosen[0].reported or {}).get("split") or chosen[0].scored()[1]),
                     **{name: statistics.fmean(v) if v else None for name, v in costs.items()},
                 }
-        paired: dict = {}
-        for condition in conditions:
-            if condition == baseline:
-                continue
-            entry = {}
-            for task in tasks + ["average"]:
-                subset = [r for r in runs if task == "average" or r.task == task]
-                try:
-                    d = paired_difference(subset, condition, baseline)
-                except InfoPromptError:
-                    continue
-                entry[task] = {"mean": d["mean"], "std": d["std"], "ci95": d["ci95"], "seeds": d["seeds"],
-                               "cells": d["cells"]}
-            paired[condition] = entry
+        scores = {(r.task, variant(r, keys), r.seed): r.score() for r in runs}
+        paired = {condition: paired_against(scores, tasks, condition, baseline)
+                  for condition in conditions if condition != baseline}
         out["settings"][setting] = {"tasks": tasks, "conditions": conditions, "cells": cells, "paired": paired}
     return out
 
@@ -151,7 +161,7 @@ def markdown(summary: dict) -> str:
         lines.append("| *majority* | " + " | ".join(f"{m:.4f}" if m is not None else "-" for m in majority) +
                      (f" | {statistics.fmean(majority):.4f} |" if all(m is not None for m in majority) else " | - |"))
         lines += ["", f"Paired difference from `{baseline}` (points; mean ± std over seeds, 95 % t interval, n seeds; "
-                  "avg: per seed, the mean over the tasks both finished):", "",
+                  "avg: per seed, the mean over every task; only seeds with all tasks):", "",
                   "| condition | " + " | ".join(TASK_LABELS.get(t, t) for t in tasks) + " | avg |",
                   "|---|" + "---|" * (len(tasks) + 1)]
         for condition in conditions:
