@@ -78,7 +78,7 @@ def _default_run_dir(cfg: TrainConfig) -> Path:
 # ablation was recorded as its zeros in method_options.
 LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
                    "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None,
-                   "dev_data": None, "test_data": None}
+                   "dev_data": None, "test_data": None, "grad_accum": 1, "max_steps": None}
 
 
 def _resume_config(cfg: TrainConfig) -> dict:

@@ -239,7 +239,12 @@ class TrainerConfig:
     """The training loop's settings (the loop knows nothing else about a run)."""
 
     epochs: int = setting(30, "passes over the training set", min=1, max=1_000_000)
-    batch_size: int = setting(8, "training examples per optimizer step", min=1, max=1_000_000)
+    batch_size: int = setting(8, "training examples per forward pass (per optimizer step unless --grad-accum)",
+                              min=1, max=1_000_000)
+    grad_accum: int = setting(1, "accumulate the gradients of N batches before each optimizer step (an effective "
+                                 "batch of N x --batch-size examples, in N forwards)", min=1, max=1_000_000)
+    max_steps: int | None = setting(None, "stop after exactly N optimizer steps (replaces --epochs)", min=1,
+                                    max=INT_MAX, default_text="--epochs passes")
     lr: float | None = setting(None, "learning rate", above=0, max=1e3,
                                default_text="the method's own: 1e-3 for prompt methods, lower for fine-tuning")
     weight_decay: float = setting(0.0, "AdamW/Adafactor weight decay", min=0, max=1e3)
