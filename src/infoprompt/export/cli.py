@@ -15,7 +15,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     from infoprompt.export.peft import META_FILE, export_peft
 
     out = export_peft(args.checkpoint, args.output)
-    base_class = json.loads((out / META_FILE).read_text(encoding="utf-8"))["base_class"]
+    meta = json.loads((out / META_FILE).read_text(encoding="utf-8"))
+    if meta.get("mode") == "peft-exact":
+        print(f"wrote a peft folder to {out} (load: {meta['load'].replace('DIR', repr(str(out)))})", file=sys.stderr)
+        return 0
+    base_class = meta["base_class"]
     print(f"wrote a peft adapter to {out} (load: PeftModel.from_pretrained({base_class}.from_pretrained(base), "
           f"'{out}'); head: docs/interop.md)", file=sys.stderr)
     return 0

@@ -132,6 +132,10 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
     from infoprompt.training.checkpoint import read_checkpoint_config, save_tensors
 
     record = read_checkpoint_config(checkpoint)
+    if record["method"] == "peft":  # peft's own model, layout and head: peft's folder as it is (export/interop.py)
+        from infoprompt.export.interop import export_interop
+
+        return export_interop(load(checkpoint, backbone), output)
     check_exportable(record["method"])
     model = load(checkpoint, backbone)
     method = model.method

@@ -8,6 +8,7 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     idpg,
     infoprompt,
     lora,
+    peft_exact,
     prefix,
     prompt_tuning,
     warp,

@@ -1,0 +1,85 @@
+"""peft-exact interop (`--method peft`): the export loads with transformers + peft alone and predicts exactly
+what `infoprompt predict` predicts (issue 26, acceptance 1)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from infoprompt.api import load, predict
+from infoprompt.backbones import load_backbone
+from infoprompt.cli import main
+from infoprompt.data.example import Example
+from infoprompt.data.tasks import get_task
+from infoprompt.export.interop import hub_id
+from infoprompt.export.peft import META_FILE
+from infoprompt.methods import build_method
+from infoprompt.testing import tiny_llama
+from infoprompt.training.checkpoint import save_checkpoint
+from infoprompt.training.loop import predict_logits
+
+peft = pytest.importorskip("peft")
+
+TEXTS = ["a great movie with a wonderful cast", "boring", "the plot is thin but fun , and long",
+         "a terrible film", "hello world"]
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory, roberta_tokenizer):
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    tiny_llama(roberta_tokenizer).save_pretrained(folder)
+    roberta_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _run(tmp_path, base_dir, peft_type: str):
+    backbone = load_backbone(str(base_dir))  # named by its folder: the export's base_model_name_or_path
+    torch.manual_seed(1)
+    method = build_method("peft", backbone, get_task("sst2"), {"peft_type": peft_type, "n_prompts": 3})
+    with torch.no_grad():  # move every trained tensor off its init (LoRA's B and the head start near zero)
+        for p in method.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.5)
+    run = tmp_path / f"run-{peft_type}"
+    save_checkpoint(run, method, {"template": {"max_length": 32, "layout": "peft"}})
+    return run, backbone
+
+
+def _plain_peft_logits(folder, texts, one_by_one: bool):
+    """Only transformers + peft, as their docs show (one sentence at a time where the README says so)."""
+    from peft import AutoPeftModelForSequenceClassification
+    from transformers import AutoTokenizer
+
+    model = AutoPeftModelForSequenceClassification.from_pretrained(str(folder)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    with torch.no_grad():
+        if one_by_one:
+            return torch.cat([model(**tokenizer([text], return_tensors="pt")).logits for text in texts])
+        return model(**tokenizer(texts, padding=True, return_tensors="pt")).logits
+
+
+@pytest.mark.parametrize("peft_type", ["lora", "prompt", "prefix"])
+@pytest.mark.parametrize("family", ["bert", "llama"])
+def test_interop_export_predicts_exactly_like_us(tmp_path, tiny_model_dir, llama_dir, family, peft_type):
+    base = tiny_model_dir if family == "bert" else llama_dir
+    run, backbone = _run(tmp_path, base, peft_type)
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(run), "--format", "peft", "--output", str(out)]) == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(base) and config["task_type"] == "SEQ_CLS"
+    meta = json.loads((out / META_FILE).read_text())
+    theirs = _plain_peft_logits(out, TEXTS, one_by_one=not meta["padded_batches"])
+    model = load(run)
+    ours = predict_logits(model.method, model.template.encode([Example(t) for t in TEXTS]), 64)
+    assert torch.allclose(theirs, ours, atol=1e-5), (theirs - ours).abs().max()
+    rows = [{"sentence": t} for t in TEXTS]
+    labels = predict(run, rows)
+    assert labels == [model.task.label_names[i] for i in theirs.argmax(-1).tolist()]
+    assert meta["mode"] == "peft-exact" and meta["padded_batches"] == (family == "bert" or peft_type != "prompt")
+
+
+def test_hub_id_names_the_alias_never_a_site_packages_path():
+    assert hub_id("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert hub_id("roberta-base") == "roberta-base"
