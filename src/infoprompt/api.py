@@ -169,8 +169,30 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             log.write({"type": "test", "step": result.steps, "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
+    summary.update(headline_summary(summary, cfg, len(run.features["train"]), len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
+    if result.main_process and (run_dir / "config.json").is_file():
+        from infoprompt.export.model_card import write_card
+        from infoprompt.training.checkpoint import read_checkpoint_config
+
+        write_card(run_dir, read_checkpoint_config(run_dir), summary)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+
+
+def headline_summary(summary: dict, cfg: TrainConfig, n_train: int, n_dev: int, test: dict | None) -> dict:
+    """The summary fields that name the one headline number (report/headline.py): the rows it is over, the
+    steps the run planned (so an early stop is visible), `dev_metrics` (config.json's name for `dev`) and
+    `headline` itself."""
+    from infoprompt.report.headline import headline_fields, report_rows
+
+    per_epoch = -(-n_train // (cfg.batch_size * cfg.grad_accum))
+    out = {"planned_steps": cfg.max_steps or cfg.epochs * per_epoch, "dev_metrics": summary.get("dev")}
+    if test is not None:
+        out["reported_rows"] = test.get("rows")
+    elif report_rows(summary) is None:
+        out["reported_rows"] = n_dev  # the whole dev split is reported (select-on dev or last)
+    out["headline"] = headline_fields({**summary, **out})
+    return out
 
 
 def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
@@ -180,7 +202,7 @@ def score_test(task: TaskSpec, examples: list[Example], last, template: Template
     plus its majority-class baseline; tasks with a labelled test split report these."""
     labels = [e.label for e in examples]
     groups = [getattr(e, "group", None) for e in examples]
-    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None)}
+    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None), "rows": len(labels)}
     logits = predict_logits(last, template.encode(examples), batch_size, device)
     out["last"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
     kept = load_kept()

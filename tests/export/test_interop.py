@@ -43,7 +43,7 @@ def _run(tmp_path, base_dir, peft_type: str):
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.5)
     run = tmp_path / f"run-{peft_type}"
-    save_checkpoint(run, method, {"template": {"max_length": 32, "layout": "peft"}})
+    save_checkpoint(run, method, {"template": {"max_length": 32, "layout": "prefix"}})
     return run, backbone
 
 

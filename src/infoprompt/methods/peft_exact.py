@@ -34,7 +34,7 @@ from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import TaskSpec
 from infoprompt.errors import ConfigError, DataError, check_settings
-from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, register_method
+from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
 from infoprompt.packing import Packer
 from infoprompt.prompting.template import Feature
 
@@ -51,7 +51,7 @@ class PeftExactConfig(MethodConfig):
     lora_alpha: int = field(default=8, metadata={"help": "LoRA scaling alpha"})
     lora_targets: str = field(
         default="", metadata={"help": "comma-separated module names (empty: peft's default for the model type)"})
-    layout: str = "peft"
+    layout: str = "prefix"  # what our other code reads of it: any prompts go before the text, as peft puts them
 
     def validate(self) -> None:
         super().validate()
@@ -129,20 +129,23 @@ def sequence_classifier(backbone: Backbone, task: TaskSpec) -> nn.Module:
 
 
 @register_method("peft", PeftExactConfig)
-class PeftExact(nn.Module):
-    """peft's `PeftModelForSequenceClassification` as one of our methods (forward(batch) -> MethodOutput)."""
+class PeftExact(PromptMethod):
+    """peft's `PeftModelForSequenceClassification` as one of our methods (forward(batch) -> MethodOutput).
+
+    A PromptMethod by interface only: its __init__ (slots, readout, class head) is not run, the peft model
+    is the whole method."""
 
     method_name: ClassVar[str] = "peft"
-    default_layout: ClassVar[str] = "peft"
+    default_layout: ClassVar[str] = "prefix"
     default_lr: ClassVar[float] = 1e-3
     capabilities: ClassVar[Capability] = Capability(0)
 
     def __init__(self, config: PeftExactConfig, backbone: Backbone, task: TaskSpec):
-        super().__init__()
+        nn.Module.__init__(self)  # not PromptMethod.__init__: no template slots, readout or class head of ours
         from peft import get_peft_model
 
         self.config, self.task, self.backbone_info, self.family = config, task, backbone, backbone.family
-        self.readout, self.predict, self.head = "peft", "head", None
+        self.readout, self.predict, self.head, self.prompt_masker = "peft", "head", None, None
         seq = sequence_classifier(backbone, task)
         self.peft = get_peft_model(seq, _peft_config(config, backbone.hidden_size))
         self._body = [getattr(seq, seq.base_model_prefix)]  # a list: not a second path to the same parameters
@@ -200,21 +203,3 @@ class PeftExact(nn.Module):
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
-
-    def param_groups(self, base_lr: float, base_wd: float) -> list[dict]:
-        return [{"params": [p for p in self.parameters() if p.requires_grad], "lr": base_lr, "weight_decay": base_wd}]
-
-    def num_trainable_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-    def run_report(self) -> dict:
-        return {}
-
-    def export_run_state(self) -> dict[str, torch.Tensor]:
-        return {}
-
-    def import_run_state(self, tensors: dict[str, torch.Tensor]) -> None:
-        pass
-
-    def clear_run_state(self) -> None:
-        pass

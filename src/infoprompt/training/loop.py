@@ -584,6 +584,7 @@ def fit(
                     pos.finished = pos.epoch >= epochs or pos.step >= total_steps or stopped
                     save_state()
                 if stopped:
+                    close_at_stop(progress)
                     break
     finally:
         progress.close()
@@ -598,6 +599,13 @@ def fit(
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as tail:
             tail.write(closing)
     return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main, closing)
+
+
+def close_at_stop(progress) -> None:
+    """An early stop ends the bar at 100 % of what ran (not frozen at the planned share, e.g. 33 %)."""
+    progress.total = progress.n
+    if hasattr(progress, "refresh"):
+        progress.refresh()
 
 
 def make_protocol(config: TrainerConfig, dev_features: list[Feature], metrics: list[str],
