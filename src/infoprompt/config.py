@@ -206,7 +206,7 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
 def _tasks() -> tuple:
     from infoprompt.data.tasks import list_tasks
 
-    return (*list_tasks(), "custom")
+    return tuple(dict.fromkeys((*list_tasks(), "custom")))  # `custom` once, whether or not list_tasks has it
 
 
 def _methods() -> tuple:
@@ -308,7 +308,10 @@ class TrainConfig(TrainerConfig):
     task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval task name, or custom (your own files)", choices=_tasks,
                         noun="task", group="task")
     method: str = setting("infoprompt", "prompt, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
-                                        "bitfit, prefix", choices=_methods, noun="method", group="method")
+                                        "bitfit, prefix; peft: peft's own model, layout and head (docs/interop.md). "
+                                        "The legacy names gen-prompt and gen-warp (prompt and warp on generative "
+                                        "backbones, before every method ran on every family) are still accepted "
+                                        "for old checkpoints", choices=_methods, noun="method", group="method")
     backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
                                       "or local path", group="method")
     data_dir: str | None = setting(None, "folder with the task files", group="task",

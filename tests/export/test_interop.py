@@ -4,6 +4,7 @@ what `infoprompt predict` predicts (issue 26, acceptance 1)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +14,8 @@ from infoprompt.backbones import load_backbone
 from infoprompt.cli import main
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
-from infoprompt.export.interop import hub_id
+from infoprompt.export.interop import hub_id, load_export
+from infoprompt.export.model_card import push_to_hub, read_card_header
 from infoprompt.export.peft import META_FILE
 from infoprompt.methods import build_method
 from infoprompt.testing import tiny_llama
@@ -78,8 +80,57 @@ def test_interop_export_predicts_exactly_like_us(tmp_path, tiny_model_dir, llama
     labels = predict(run, rows)
     assert labels == [model.task.label_names[i] for i in theirs.argmax(-1).tolist()]
     assert meta["mode"] == "peft-exact" and meta["padded_batches"] == (family == "bert" or peft_type != "prompt")
+    header = read_card_header(out / "README.md")  # the model card, in the Hub's format
+    assert header["base_model"] == str(base) and header["library_name"] == "peft" and "peft" in header["tags"]
+    assert "AutoPeftModelForSequenceClassification" in (out / "README.md").read_text()
 
 
 def test_hub_id_names_the_alias_never_a_site_packages_path():
     assert hub_id("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
     assert hub_id("roberta-base") == "roberta-base"
+
+
+def test_own_layout_export_has_a_card_and_a_loader_that_predicts_like_us(tmp_path, tiny_model_dir):
+    """A WARP-layout LoRA run: plain peft cannot reproduce it; the README says what it needs, and our loader does."""
+    backbone = load_backbone(str(tiny_model_dir))
+    torch.manual_seed(1)
+    method = build_method("lora", backbone, get_task("sst2"), {"n_prompts": 2})
+    with torch.no_grad():
+        for p in method.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.5)
+    run = tmp_path / "run"
+    save_checkpoint(run, method, {"template": {"max_length": 32, "layout": method.config.layout}})
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(run), "--format", "peft", "--output", str(out)]) == 0
+    header = read_card_header(out / "README.md")
+    assert header["base_model"] == str(tiny_model_dir) and "lora" in header["tags"]
+    text = (out / "README.md").read_text()
+    assert "plain peft loading does not reproduce them" in text and "load_export" in text
+    ours = load(run)
+    rebuilt = load_export(out)
+    features = [Example(t) for t in TEXTS]
+    assert torch.allclose(predict_logits(rebuilt.method, rebuilt.template.encode(features)),
+                          predict_logits(ours.method, ours.template.encode(features)), atol=1e-5)
+
+
+def test_push_to_hub_uploads_the_folder_offline(tmp_path):
+    """No network: a stand-in for `huggingface_hub.HfApi` records what would be uploaded."""
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "README.md").write_text("---\nbase_model: x\n---\n")
+
+    class FakeApi:
+        def __init__(self):
+            self.calls = []
+
+        def create_repo(self, repo_id, private, exist_ok):
+            self.calls.append(("create", repo_id, private, exist_ok))
+
+        def upload_folder(self, repo_id, folder_path, commit_message, ignore_patterns):
+            self.calls.append(("upload", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+            return type("Info", (), {"commit_url": f"https://hub.invalid/{repo_id}/commit/1"})()
+
+    api = FakeApi()
+    assert push_to_hub(folder, "me/run", api=api) == "https://hub.invalid/me/run/commit/1"
+    assert api.calls == [("create", "me/run", True, True), ("upload", "me/run", ["README.md"])]
