@@ -46,6 +46,7 @@ from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
 from infoprompt.run import assemble_run, load_examples, resolve_lr, resolve_task  # noqa: F401  (public)
 from infoprompt.training.checkpoint import save_checkpoint
+from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import evaluate_features, fit, predict_logits
 from infoprompt.training.selection import scored, summary_fields
@@ -64,6 +65,7 @@ class TrainResult:
     summary: dict
     method: torch.nn.Module
     skipped_rows: list[str] = field(default_factory=list)
+    main_process: bool = True  # False on the other ranks of a multi-process run (they print nothing)
 
 
 def _default_run_dir(cfg: TrainConfig) -> Path:
@@ -97,6 +99,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     """
     wall_start = time.perf_counter()
     cfg.validate()  # every setting, before any data or backbone is loaded
+    check_launch()  # a launch asked for N processes that started one: refused, not silently one process
     if cfg.output:
         check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
     device = resolve_device(cfg.device)
@@ -176,7 +179,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         from infoprompt.training.checkpoint import read_checkpoint_config
 
         write_card(run_dir, read_checkpoint_config(run_dir), summary)
-    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped, result.main_process)
 
 
 def headline_summary(summary: dict, cfg: TrainConfig, n_train: int, n_dev: int, test: dict | None) -> dict:

@@ -125,6 +125,8 @@ def cmd_train(args) -> int:
     cfg = train_config_from_args(args)
     resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded
     result = train(cfg)
+    if not result.main_process:  # a multi-process run: rank 0 alone reports (one --json line in all)
+        return 0
     report_skipped(result.skipped_rows, len(result.skipped_rows))
     human(args, describe_result(result.summary) + f" -> {result.run_dir}")
     if args.json:
