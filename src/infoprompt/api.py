@@ -249,6 +249,23 @@ class LoadedModel:
         examples = frame_examples(rows, "rows", text_rows_task(self.task), BadRowPolicy(), labelled=False)
         return [self.task.label_names[i] for i in self.predict_examples(examples)]
 
+    def generate(self, texts: list[str] | list[tuple[str, str]], max_new_tokens: int | None = None,
+                 batch_size: int = 16) -> list[dict]:
+        """Greedy generations from [P; X] for a checkpoint on a causal or seq2seq backbone: {"text", "label"} per
+        input, in order. Caveat: `label` maps the generated text to a label by its first word (the verbalizer
+        word it starts with; None when it names none), so a model that ranks the labels right can still
+        generate something else; `predict_texts` ranks the label words instead and always names one."""
+        from infoprompt.generative.generation import generate_predictions
+
+        if Capability.LABEL_LIKELIHOOD not in self.method.capabilities:
+            raise ConfigError("generate() needs a checkpoint trained on a causal or seq2seq backbone (with "
+                              "--predict label, their default)")
+        examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
+        labels, generated = generate_predictions(self.method, self.template.encode(examples), batch_size=batch_size,
+                                                 max_new_tokens=max_new_tokens)
+        return [{"text": text, "label": None if label is None else self.task.label_names[label]}
+                for text, label in zip(generated, labels)]
+
     def evaluate_examples(self, examples: list[Example], progress: bool = False) -> dict[str, float]:
         features = self.template.encode(examples)
         return evaluate_features(self.method, features, self.task.metrics, self.record.get("eval_batch_size", 64),
