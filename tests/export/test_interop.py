@@ -134,3 +134,26 @@ def test_push_to_hub_uploads_the_folder_offline(tmp_path):
     api = FakeApi()
     assert push_to_hub(folder, "me/run", api=api) == "https://hub.invalid/me/run/commit/1"
     assert api.calls == [("create", "me/run", True, True), ("upload", "me/run", ["README.md"])]
+
+
+def test_trained_peft_run_exports_exactly_and_has_a_run_card(tmp_path, tiny_model_dir):
+    """Trained by our loop (`--method peft --peft-type p-tuning`), exported, loaded by peft alone."""
+    from infoprompt.api import TrainConfig, train
+
+    rows = [{"sentence": t, "label": i % 2} for i, t in enumerate(TEXTS * 3)]
+    cfg = TrainConfig(task="custom", method="peft", method_options={"peft_type": "p-tuning"}, train_data=rows,
+                      dev_data=rows[:8], text_fields=["sentence"], backbone=str(tiny_model_dir), epochs=2,
+                      batch_size=4, lr=0.01, output=str(tmp_path / "run"), progress=False, device="cpu",
+                      max_length=32, select_on="last")
+    result = train(cfg)
+    assert read_card_header(tmp_path / "run" / "README.md")["tags"][:2] == ["infoprompt", "peft"]
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(result.run_dir), "--format", "peft", "--output", str(out)]) == 0
+    theirs = _plain_peft_logits(out, TEXTS, one_by_one=False)
+    model = load(result.run_dir)
+    ours = predict_logits(model.method, model.template.encode([Example(t) for t in TEXTS]), 64)
+    assert torch.allclose(theirs, ours, atol=1e-5)
+    card = (out / "README.md").read_text()
+    assert read_card_header(out / "README.md")["model-index"][0]["results"][0]["metrics"][0]["value"] == round(
+        result.summary["headline"]["value"], 6)  # the export's card repeats the run's reported score
+    assert "Reported score:" in card
