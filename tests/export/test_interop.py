@@ -157,3 +157,13 @@ def test_trained_peft_run_exports_exactly_and_has_a_run_card(tmp_path, tiny_mode
     assert read_card_header(out / "README.md")["model-index"][0]["results"][0]["metrics"][0]["value"] == round(
         result.summary["headline"]["value"], 6)  # the export's card repeats the run's reported score
     assert "Reported score:" in card
+
+
+def test_export_push_to_hub_flag_uploads_the_written_folder(tmp_path, tiny_model_dir, monkeypatch):
+    pushed = []
+    monkeypatch.setattr("infoprompt.export.model_card.push_to_hub",
+                        lambda folder, repo_id: pushed.append((Path(folder), repo_id)) or "url")
+    run, _ = _run(tmp_path, tiny_model_dir, "lora")
+    out = tmp_path / "export"
+    assert main(["export", "--checkpoint", str(run), "--output", str(out), "--push-to-hub", "me/adapter"]) == 0
+    assert pushed == [(out, "me/adapter")] and (out / "README.md").is_file()
