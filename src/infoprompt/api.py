@@ -55,6 +55,7 @@ from infoprompt.run import (  # noqa: F401  (public)
     resolve_task,
 )
 from infoprompt.training.checkpoint import save_checkpoint
+from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import evaluate_features, fit, predict_logits
 from infoprompt.training.selection import scored, summary_fields
@@ -73,6 +74,7 @@ class TrainResult:
     summary: dict
     method: torch.nn.Module
     skipped_rows: list[str] = field(default_factory=list)
+    main_process: bool = True  # False on the other ranks of a multi-process run (they print nothing)
 
 
 def _default_run_dir(cfg: TrainConfig) -> Path:
@@ -88,7 +90,7 @@ def _default_run_dir(cfg: TrainConfig) -> Path:
 # ablation was recorded as its zeros in method_options.
 LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
                    "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None,
-                   "dev_data": None, "test_data": None}
+                   "dev_data": None, "test_data": None, "grad_accum": 1, "max_steps": None}
 
 
 def _resume_config(cfg: TrainConfig) -> dict:
@@ -107,6 +109,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     """
     wall_start = time.perf_counter()
     cfg.validate()  # every setting, before any data or backbone is loaded
+    check_launch()  # a launch asked for N processes that started one: refused, not silently one process
     if cfg.output:
         check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
     device = resolve_device(cfg.device)
@@ -194,10 +197,32 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
                        **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
+    summary.update(headline_summary(summary, cfg, len(run.features["train"]), len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
-    summary.update(cost_fields(result.steps, len(run.features["train"]), trainer_config.batch_size,
-                               result.train_seconds, device))
-    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+    summary.update(cost_fields(result.steps, len(run.features["train"]),
+                               trainer_config.batch_size * trainer_config.grad_accum, result.train_seconds, device))
+    if result.main_process and (run_dir / "config.json").is_file():
+        from infoprompt.export.model_card import write_card
+        from infoprompt.training.checkpoint import read_checkpoint_config
+
+        write_card(run_dir, read_checkpoint_config(run_dir), summary)
+    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped, result.main_process)
+
+
+def headline_summary(summary: dict, cfg: TrainConfig, n_train: int, n_dev: int, test: dict | None) -> dict:
+    """The summary fields that name the one headline number (report/headline.py): the rows it is over, the
+    steps the run planned (so an early stop is visible), `dev_metrics` (config.json's name for `dev`) and
+    `headline` itself."""
+    from infoprompt.report.headline import headline_fields, report_rows
+
+    per_epoch = -(-n_train // (cfg.batch_size * cfg.grad_accum))
+    out = {"planned_steps": cfg.max_steps or cfg.epochs * per_epoch, "dev_metrics": summary.get("dev")}
+    if test is not None:
+        out["reported_rows"] = test.get("rows")
+    elif report_rows(summary) is None:
+        out["reported_rows"] = n_dev  # the whole dev split is reported (select-on dev or last)
+    out["headline"] = headline_fields({**summary, **out})
+    return out
 
 
 def cost_fields(steps: int, train_rows: int, batch_size: int, train_seconds: float, device: str) -> dict:
@@ -217,7 +242,7 @@ def score_test(task: TaskSpec, examples: list[Example], last, template: Template
     plus its majority-class baseline; tasks with a labelled test split report these."""
     labels = [e.label for e in examples]
     groups = [getattr(e, "group", None) for e in examples]
-    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None)}
+    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None), "rows": len(labels)}
     logits = predict_logits(last, template.encode(examples), batch_size, device)
     out["last"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
     kept = load_kept()
@@ -260,6 +285,23 @@ class LoadedModel:
         the task's text fields (bad rows are errors naming the row and field, never dropped)."""
         examples = frame_examples(rows, "rows", text_rows_task(self.task), BadRowPolicy(), labelled=False)
         return [self.task.label_names[i] for i in self.predict_examples(examples)]
+
+    def generate(self, texts: list[str] | list[tuple[str, str]], max_new_tokens: int | None = None,
+                 batch_size: int = 16) -> list[dict]:
+        """Greedy generations from [P; X] for a checkpoint on a causal or seq2seq backbone: {"text", "label"} per
+        input, in order. Caveat: `label` maps the generated text to a label by its first word (the verbalizer
+        word it starts with; None when it names none), so a model that ranks the labels right can still
+        generate something else; `predict_texts` ranks the label words instead and always names one."""
+        from infoprompt.generative.generation import generate_predictions
+
+        if Capability.LABEL_LIKELIHOOD not in self.method.capabilities:
+            raise ConfigError("generate() needs a checkpoint trained on a causal or seq2seq backbone (with "
+                              "--predict label, their default)")
+        examples = [Example(t[0], t[1]) if isinstance(t, tuple) else Example(t) for t in texts]
+        labels, generated = generate_predictions(self.method, self.template.encode(examples), batch_size=batch_size,
+                                                 max_new_tokens=max_new_tokens)
+        return [{"text": text, "label": None if label is None else self.task.label_names[label]}
+                for text, label in zip(generated, labels)]
 
     def evaluate_examples(self, examples: list[Example], progress: bool = False) -> dict[str, float]:
         features = self.template.encode(examples)

@@ -64,7 +64,9 @@ def _metavar(spec) -> str:
 def _help(spec) -> str:
     allowed = spec.allowed()
     if allowed is not None and len(allowed) > 6:  # too many for the metavar: listed in the help
-        return f"{spec.help_text()}; one of: {', '.join(map(str, allowed))}"
+        from infoprompt.methods.base import _UNLISTED  # legacy names (old checkpoints): accepted, not offered
+
+        return f"{spec.help_text()}; one of: {', '.join(str(a) for a in allowed if a not in _UNLISTED)}"
     return spec.help_text()
 
 
@@ -123,6 +125,8 @@ def cmd_train(args) -> int:
     cfg = train_config_from_args(args)
     resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded
     result = train(cfg)
+    if not result.main_process:  # a multi-process run: rank 0 alone reports (one --json line in all)
+        return 0
     report_skipped(result.skipped_rows, len(result.skipped_rows))
     human(args, describe_result(result.summary) + f" -> {result.run_dir}")
     if args.json:
@@ -131,21 +135,17 @@ def cmd_train(args) -> int:
 
 
 def describe_result(summary: dict) -> str:
-    """One line: the reported split's score at the kept step, the last evaluation's, and the majority baseline."""
+    """Two lines: the one headline score (reported split, rows, majority baseline, and why the run stopped early
+    if it did), then the other figures named for what they are (report/headline.py)."""
+    from infoprompt.report.headline import headline, second_line
+
     reported = summary["reported"]
-
-    def show(scores: dict | None) -> str:
-        return ", ".join(f"{k} {v:.4f}" for k, v in (scores or {}).items())
-
-    kept = "last evaluation" if summary["select_on"] == "last" else f"selected on {summary['selection_split']}"
-    line = (f"{summary['task']} / {summary['method']}: {reported['split']}: {show(reported['selected'])} "
-            f"(step {summary['selected_step']}, {kept}); last evaluation (step {summary['last_step']}) "
-            f"{show(reported['last'])}; majority class {show(reported['majority']['metrics'])}")
+    line = f"{summary['task']} / {summary['method']}: {headline(summary)}"
     if reported["collapsed"]:
         line += f"; COLLAPSED: {reported['predicted_share']:.0%} predicted '{reported['predicted_class']}'"
-    if not summary["honest"]:
-        line += "; optimistic: the reported split also selected"
-    return line + f"; {summary['train_seconds']}s training, {summary['wall_seconds']}s in all"
+    kept = "the last evaluation" if summary["select_on"] == "last" else f"selected on {summary['selection_split']}"
+    return (line + f"\n  {second_line(summary)}; kept step {kept}; {summary['train_seconds']}s training, "
+            f"{summary['wall_seconds']}s in all")
 
 
 def human(args, text: str) -> None:

@@ -206,7 +206,7 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
 def _tasks() -> tuple:
     from infoprompt.data.tasks import list_tasks
 
-    return (*list_tasks(), "custom")
+    return tuple(dict.fromkeys((*list_tasks(), "custom")))  # `custom` once, whether or not list_tasks has it
 
 
 def _methods() -> tuple:
@@ -239,7 +239,12 @@ class TrainerConfig:
     """The training loop's settings (the loop knows nothing else about a run)."""
 
     epochs: int = setting(30, "passes over the training set", min=1, max=1_000_000)
-    batch_size: int = setting(8, "training examples per optimizer step", min=1, max=1_000_000)
+    batch_size: int = setting(8, "training examples per forward pass (per optimizer step unless --grad-accum)",
+                              min=1, max=1_000_000)
+    grad_accum: int = setting(1, "accumulate the gradients of N batches before each optimizer step (an effective "
+                                 "batch of N x --batch-size examples, in N forwards)", min=1, max=1_000_000)
+    max_steps: int | None = setting(None, "stop after exactly N optimizer steps (replaces --epochs)", min=1,
+                                    max=INT_MAX, default_text="--epochs passes")
     lr: float | None = setting(None, "learning rate", above=0, max=1e3,
                                default_text="the method's own: 1e-3 for prompt methods, lower for fine-tuning")
     weight_decay: float = setting(0.0, "AdamW/Adafactor weight decay", min=0, max=1e3)
@@ -305,8 +310,11 @@ class TrainConfig(TrainerConfig):
 
     task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)", choices=_tasks,
                         noun="task", group="task")
-    method: str = setting("infoprompt", "prompt, residual, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
-                                        "bitfit, prefix", choices=_methods, noun="method", group="method")
+    method: str = setting("infoprompt", "prompt, residual, late, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
+                                        "bitfit, prefix; peft: peft's own model, layout and head (docs/interop.md). "
+                                        "The legacy names gen-prompt and gen-warp (prompt and warp on generative "
+                                        "backbones, before every method ran on every family) are still accepted "
+                                        "for old checkpoints", choices=_methods, noun="method", group="method")
     backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
                                       "or local path", group="method")
     data_dir: str | None = setting(None, "folder with the task files", group="task",

@@ -35,3 +35,50 @@ def test_ray_backend_runs_each_run_once_in_worker_processes_and_resumes_crashed_
     assert os.getpid() not in pids and len(pids) == 4  # one worker process per run, none of them this one
     again = run_sweep(specs, runs, workers=2, backend="ray", run_fn="fakerun:run", progress=False)
     assert again.skipped == 4 and again.outcomes == []  # nothing to do: Ray is not even started
+
+
+DRIVER = """
+import json, os, sys, time
+from infoprompt.sweep.ray_backend import RayBackend
+backend = RayBackend(None, address=None, cwd=os.getcwd())
+print(json.dumps(backend.processes), flush=True)
+if sys.argv[1] == "hang":
+    time.sleep(600)
+backend.close()
+"""
+
+
+@pytest.mark.slow  # two local Ray instances: about 40 s on a quiet machine (3 min on a loaded 2-core one)
+def test_a_killed_ray_sweep_leaves_no_ray_process_after_the_next_start(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "INFOPROMPT_RAY_STATE": str(tmp_path / "ray.json"),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = subprocess.Popen([sys.executable, "-c", DRIVER, "hang"], stdout=subprocess.PIPE, text=True, env=env)
+    started = json.loads(first.stdout.readline())
+    assert started and (tmp_path / "ray.json").is_file()
+    first.send_signal(signal.SIGKILL)  # no ray.shutdown(), no cleanup of ours
+    first.wait(timeout=30)
+
+    def same_alive() -> list[int]:
+        alive = []
+        for p in started:
+            try:
+                if abs(psutil.Process(p["pid"]).create_time() - p["started"]) < 0.01:
+                    alive.append(p["pid"])
+            except psutil.Error:
+                pass
+        return alive
+
+    left = same_alive()
+    second = subprocess.run([sys.executable, "-c", DRIVER, "close"], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert not same_alive()  # nothing of the first sweep's Ray survives the second start
+    if left:  # some of Ray's processes outlived their killed driver: the second start stopped them and said so
+        assert "Ray process(es) left running by an earlier sweep" in second.stderr
+    assert not (tmp_path / "ray.json").exists()  # the second sweep closed cleanly and forgot its processes

@@ -93,7 +93,7 @@ def test_two_cpu_processes_stay_in_sync_and_match_one_process(tmp_path, capsys, 
     # clean exit means the ranks stayed in sync; both print the same summary.
     assert done.returncode == 0, done.stderr[-2000:]
     summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(summaries) == 2 and summaries[0]["dev"] == summaries[1]["dev"]
+    assert len(summaries) == 1  # issue 26: --json prints exactly one line, rank 0's
     assert summaries[0]["steps"] == single["steps"] == 4
     assert summaries[0]["dev"] == single["dev"] and summaries[0]["best_step"] == single["best_step"]
     logged = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
@@ -102,3 +102,29 @@ def test_two_cpu_processes_stay_in_sync_and_match_one_process(tmp_path, capsys, 
     assert ours.keys() == reference.keys()
     for name in ours:  # the same update as one process on the whole batch, up to float summation order
         torch.testing.assert_close(ours[name], reference[name], rtol=1e-5, atol=1e-6)
+
+
+def test_a_launch_asking_for_two_processes_that_started_one_is_refused():
+    from infoprompt.errors import ConfigError
+    from infoprompt.training.launch import check_launch, requested_processes
+
+    argv = ["/usr/bin/python3", "/usr/local/bin/accelerate", "launch", "--cpu", "--num_processes", "2", "-m",
+            "infoprompt.cli", "train"]
+    assert requested_processes(argv) == 2
+    assert requested_processes(["/usr/local/bin/accelerate", "launch", "--num_processes=3"]) == 3
+    assert requested_processes(["python", "-m", "pytest"]) is None
+    with pytest.raises(ConfigError, match="asked for 2 processes but started only this one"):
+        check_launch(argv)
+    check_launch(["/usr/local/bin/accelerate", "launch", "--num_processes", "1"])  # one asked, one started
+
+
+@pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate's launcher is not installed")
+def test_accelerate_cpu_launch_of_two_processes_exits_2_with_one_line(tmp_path, tiny_run_inputs):
+    folder, model_dir = tiny_run_inputs
+    cmd = ["accelerate", "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", "-m", "infoprompt.cli", *_argv(folder, model_dir, tmp_path / "run")]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode != 0 and not done.stdout.strip()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("infoprompt: error:")]
+    assert len(errors) == 1 and "asked for 2 processes but started only this one" in errors[0]

@@ -134,6 +134,10 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
     from infoprompt.training.checkpoint import read_checkpoint_config, save_tensors
 
     record = read_checkpoint_config(checkpoint)
+    if record["method"] == "peft":  # peft's own model, layout and head: peft's folder as it is (export/interop.py)
+        from infoprompt.export.interop import export_interop
+
+        return export_interop(load(checkpoint, backbone), output, checkpoint)
     check_exportable(record["method"])
     model = load(checkpoint, backbone)
     method = model.method
@@ -159,7 +163,11 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
                 if method.head is not None else None,
         "slot_prompts": "frozen template slot vectors (LoRA/prefix runs), in the template's prompt slots"
                         if extra else None,
+        "method_config": record["method_config"], "task_spec": record["task"],  # for export/interop.load_export
     })
+    from infoprompt.export.interop import write_export_card
+
+    write_export_card(output, checkpoint, record, method)
     return output
 
 

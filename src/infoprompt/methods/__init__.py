@@ -9,6 +9,7 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     infoprompt,
     late,
     lora,
+    peft_exact,
     prefix,
     prompt_tuning,
     residual,

@@ -31,7 +31,8 @@ class AdapterConfig(TunedBackboneConfig):
     adapter_placement: str = field(default="houlsby", metadata={
         "help": "houlsby (after attention and feed-forward) or output (after feed-forward only)"})
     train_layer_norm: bool = field(
-        default=True, metadata={"help": "train the backbone's layer norms along with the adapters"})
+        default=True, metadata={"help": "keep the backbone's layer norms frozen (by default they train along with "
+                                        "the adapters, as in Houlsby et al.)"})
 
     def validate(self) -> None:
         super().validate()

@@ -59,7 +59,8 @@ class IDPGConfig(MethodConfig):
     generator_input: str = field(
         default="auto", metadata={"help": "what the generator reads: auto, cls or readout (of the prompt-free pass)"})
     cache_prompt_free: bool = field(default=True, metadata={
-        "help": "cache the prompt-free pass Phi(X) (the frozen backbone gives the same output every epoch)", "flag": "--no-cache"})
+        "help": "recompute the prompt-free pass Phi(X) at every step instead of caching it (the cache, on by default, "
+                "is exact: the frozen backbone gives the same output every epoch)", "flag": "--no-cache"})
     seed: int = 0
     generator_mode: str = field(default="generated", metadata={
         "help": "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "

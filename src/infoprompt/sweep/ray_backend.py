@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from infoprompt.errors import ConfigError
+from infoprompt.sweep import ray_cleanup
 from infoprompt.sweep.runners import FAILED, Outcome, RunFn, execute_run, run_in_subprocess
 
 
@@ -29,9 +30,15 @@ class RayBackend:
             raise ConfigError("--backend ray needs Ray: pip install 'infoprompt[ray]'") from None
         self.ray = ray
         self.owns = not ray.is_initialized()
+        self.local = self.owns and address is None  # our own instance: its processes are ours to stop
+        if self.local:
+            ray_cleanup.reap_stale()  # what a killed earlier sweep left running (with a message)
         if self.owns:
             # address None starts a local instance; "auto" or "ray://host:port" joins a cluster.
             ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        self.processes = ray_cleanup.descendants() if self.local else []
+        if self.local:
+            ray_cleanup.record(self.processes)
         self.task = ray.remote(num_cpus=cpus_per_run, max_retries=0)(_ray_task)
         self.run_fn, self.cwd = run_fn, cwd
 
@@ -49,5 +56,10 @@ class RayBackend:
         return out
 
     def close(self) -> None:
+        if self.local:  # agents and workers started since init are ours too
+            seen = {p["pid"] for p in self.processes}
+            self.processes += [p for p in ray_cleanup.descendants() if p["pid"] not in seen]
         if self.owns:
             self.ray.shutdown()
+        if self.local:
+            ray_cleanup.close(self.processes)

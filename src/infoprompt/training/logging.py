@@ -52,8 +52,15 @@ def learning_curve_figure(records: list[dict], metric: str, title: str = "", *, 
     fig = Figure(figsize=(6.4, 4.8))
     ax = fig.subplots()
     name = metric_label(metric)
-    ax.plot([r["step"] for r in evals], [r["metrics"][metric] for r in evals], "o-", color="C0", markersize=4,
+    # --eval-subsample: in-training points score the subsample, some (kept, stopping, last) the full split too;
+    # each gets its own series and says which it is.
+    full = [r for r in evals if "subsample" not in r or "subset" in r]
+    ax.plot([r["step"] for r in full], [r["metrics"][metric] for r in full], "o-", color="C0", markersize=4,
             label=f"dev {name} (full split)")
+    sub = [(r["step"], (r["subset"] if "subset" in r else r)["metrics"][metric]) for r in evals if "subsample" in r]
+    if sub:
+        ax.plot([s for s, _ in sub], [v for _, v in sub], "s--", color="C4", markersize=3, alpha=0.8,
+                label=f"dev {name} (subsample of {evals[-1]['subsample']} rows)")
     kept = [r for r in evals if r["step"] == closing.get("selected_step")]
     if kept and closing.get("select_on") != "last":
         ax.plot([kept[0]["step"]], [kept[0]["metrics"][metric]], marker="*", markersize=13, color="C2",

@@ -19,6 +19,7 @@ import torch
 from infoprompt.config import TrainerConfig, resolve_device
 from infoprompt.errors import ConfigError, TrainingDivergedError
 from infoprompt.evaluation.metrics import compute_metrics
+from infoprompt.methods.base import MethodOutput
 from infoprompt.prompting.template import Feature, collate
 from infoprompt.training.checkpoint import atomic_write_bytes
 from infoprompt.training.logging import JsonlLog
@@ -155,15 +156,36 @@ def train_step(method, batch: dict, optimizer: torch.optim.Optimizer, params: li
 
     `infoprompt bench` times exactly this function, so the benchmark measures the step `fit` runs.
     """
-    with autocast(next(iter(params)).device if params else torch.device("cpu"), config.precision):
-        out = method(batch)
-    bad = next((name for name, value in out.losses.items() if not torch.isfinite(value).all()), None)
-    if bad is not None and sync is None:
-        raise NonFiniteLoss(bad, out.losses[bad].item())
-    loss = out.total()
+    return accumulated_step(method, [(batch, 1.0)], optimizer, params, config, sync, weight)
+
+
+def accumulated_step(method, micro_batches: list[tuple[dict, float]], optimizer: torch.optim.Optimizer,
+                     params: list[torch.nn.Parameter], config: TrainerConfig, sync: GradientSync | None = None,
+                     weight: float = 1.0):
+    """One optimizer step over `micro_batches` [(batch, share)]: each micro-batch's loss is scaled by its share
+    of the step's examples before its backward (--grad-accum), so the summed gradient is the gradient of the
+    step's mean loss, as one batch of all its examples would give. One micro-batch of share 1 is `train_step`
+    exactly (nothing is scaled). Returns (MethodOutput with the share-weighted loss terms, total loss)."""
     optimizer.zero_grad(set_to_none=True)
-    if bad is None:
-        loss.backward()
+    out, bad, terms = None, None, {}
+    for batch, share in micro_batches:
+        with autocast(next(iter(params)).device if params else torch.device("cpu"), config.precision):
+            out = method(batch)
+        bad = next((name for name, value in out.losses.items() if not torch.isfinite(value).all()), None)
+        if bad is not None and sync is None:
+            raise NonFiniteLoss(bad, out.losses[bad].item())
+        if bad is not None:
+            break
+        loss = out.total()
+        (loss if share == 1.0 else loss * share).backward()
+        for name, value in out.losses.items():
+            part = value.detach() if share == 1.0 else value.detach() * share
+            terms[name] = part if name not in terms else terms[name] + part
+    if len(micro_batches) > 1 and bad is None:
+        out = MethodOutput(out.logits, terms, out.weights)
+        loss = out.total()
+    elif bad is not None:
+        loss = out.total()
     if sync is not None:
         out.losses = sync.reduce(params, out.losses, weight, bad)
         loss = sum(out.weights.get(name, 1.0) * value for name, value in out.losses.items())
@@ -174,6 +196,11 @@ def train_step(method, batch: dict, optimizer: torch.optim.Optimizer, params: li
         raise NonFiniteGradient(first_nonfinite_gradient(method, params), norm.item())
     optimizer.step()
     return out, loss
+
+
+def micro_batches(rows: list[int], size: int) -> list[tuple[list[int], float]]:
+    """`rows` cut into micro-batches of at most `size` rows, each with its share of the rows (--grad-accum)."""
+    return [(rows[i:i + size], len(rows[i:i + size]) / len(rows)) for i in range(0, len(rows), size)]
 
 
 class GradientSync:
@@ -338,7 +365,7 @@ def _state_config(config: TrainerConfig, resume_config: dict | None, n_train: in
     # Values older states lack: they were saved before the option existed, under the behaviour named here
     # (states saved before issue 17 selected on, and reported, the full dev split and never stopped early).
     implicit = {"precision": "fp32", "optimizer": "adamw", "bucket_batches": 0, "select_on": "dev", "patience": 0,
-                "eval_subsample": None}
+                "eval_subsample": None, "grad_accum": 1, "max_steps": None}
     resolved = {**asdict(config), "patience": resolve_patience(config.select_on, config.patience)}
     trainer = {k: v for k, v in resolved.items() if k not in free and implicit.get(k, object()) != v}
     return json.loads(json.dumps({**(resume_config or {}), "n_train": n_train, "n_dev": n_dev, "trainer": trainer}))
@@ -401,14 +428,17 @@ def fit(
         method.backbone.compile()  # in place: parameter names (and so checkpoints) are unchanged
     seed_everything(config.seed)
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
-    batches_per_epoch = math.ceil(len(train_features) / config.batch_size)
+    step_rows = config.batch_size * config.grad_accum  # examples per optimizer step
+    batches_per_epoch = math.ceil(len(train_features) / step_rows)
     params = [p for p in method.parameters() if p.requires_grad]
     groups = method.param_groups(config.lr, config.weight_decay)
     grouped = [id(p) for group in groups for p in group["params"]]
     if sorted(grouped) != sorted(id(p) for p in params):  # a parameter left out would silently never train
         raise RuntimeError(f"{type(method).__name__}.param_groups must hold every trainable parameter exactly once")
     optimizer = make_optimizer(groups, config)
-    total_steps = config.epochs * batches_per_epoch
+    # --max-steps replaces --epochs: the run takes exactly that many optimizer steps, over as many passes as needed.
+    total_steps = config.max_steps or config.epochs * batches_per_epoch
+    epochs = math.ceil(total_steps / batches_per_epoch) if config.max_steps else config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     state_config = _state_config(config, resume_config, len(train_features), len(dev_features))
     pos = LoopPosition()
@@ -503,7 +533,7 @@ def fit(
 
     lengths = [len(f.input_ids) for f in train_features] if config.bucket_batches else []  # once, not per epoch
     try:
-        while pos.epoch < config.epochs and not pos.finished:
+        while pos.epoch < epochs and not pos.finished:
             method.train()
             order = epoch_order(len(train_features), config.seed, pos.epoch)
             if config.bucket_batches:
@@ -511,11 +541,17 @@ def fit(
             end_of_epoch = False
             while not end_of_epoch:
                 start = time.perf_counter()
-                rows = order[pos.batch_in_epoch * config.batch_size:(pos.batch_in_epoch + 1) * config.batch_size]
+                rows = order[pos.batch_in_epoch * step_rows:(pos.batch_in_epoch + 1) * step_rows]
                 rows, weight = sync.shard(rows) if sync is not None else (rows, 1.0)
-                batch = collate([train_features[i] for i in rows], pad_id)
                 try:
-                    out, loss = train_step(method, _to_device(batch, device), optimizer, params, config, sync, weight)
+                    if config.grad_accum == 1:
+                        batch = collate([train_features[i] for i in rows], pad_id)
+                        out, loss = train_step(method, _to_device(batch, device), optimizer, params, config, sync,
+                                               weight)
+                    else:
+                        micro = [(_to_device(collate([train_features[i] for i in part], pad_id), device), share)
+                                 for part, share in micro_batches(rows, config.batch_size)]
+                        out, loss = accumulated_step(method, micro, optimizer, params, config, sync, weight)
                 except NonFiniteLoss as err:
                     raise TrainingDivergedError(
                         f"{err.what} '{err.name}' is {err.value} at step {pos.step + 1} (epoch {pos.epoch + 1}); "
@@ -537,17 +573,18 @@ def fit(
                     run_eval(pos.epoch + 1, final=last_step)
                     method.train()
                     evaluated = True
-                end_of_epoch = pos.batch_in_epoch == batches_per_epoch
-                if end_of_epoch and not evaluated and (not config.eval_every or pos.epoch == config.epochs - 1):
+                end_of_epoch = pos.batch_in_epoch == batches_per_epoch or last_step
+                if end_of_epoch and not evaluated and (not config.eval_every or pos.epoch == epochs - 1 or last_step):
                     run_eval(pos.epoch + 1, final=last_step)
                     evaluated = True
                 if end_of_epoch:
                     pos.epoch, pos.batch_in_epoch = pos.epoch + 1, 0
                 stopped = stop_early(evaluated)
                 if evaluated or (config.save_every and pos.step % config.save_every == 0):
-                    pos.finished = pos.epoch >= config.epochs or stopped
+                    pos.finished = pos.epoch >= epochs or pos.step >= total_steps or stopped
                     save_state()
                 if stopped:
+                    close_at_stop(progress)
                     break
     finally:
         progress.close()
@@ -562,6 +599,13 @@ def fit(
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as tail:
             tail.write(closing)
     return FitResult(pos.best, pos.best_step, pos.step, pos.train_seconds, pos.history, main, closing)
+
+
+def close_at_stop(progress) -> None:
+    """An early stop ends the bar at 100 % of what ran (not frozen at the planned share, e.g. 33 %)."""
+    progress.total = progress.n
+    if hasattr(progress, "refresh"):
+        progress.refresh()
 
 
 def make_protocol(config: TrainerConfig, dev_features: list[Feature], metrics: list[str],

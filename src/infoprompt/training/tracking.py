@@ -35,14 +35,27 @@ def record_scalars(record: dict) -> dict[str, float]:
         out = {f"loss/{name}": value for name, value in record.get("losses", {}).items()}
         out["loss/total"], out["lr"] = record["total"], record["lr"]
     elif record.get("type") == "eval":
-        out = {f"dev/{name}": value for name, value in record.get("metrics", {}).items()}
-        for half in ("selection", "report"):  # --select-on dev-split scores each half of dev too
-            out.update({f"dev_{half}/{name}": value for name, value in (record.get(half) or {}).items()})
-        if isinstance(record.get("predicted"), dict) and "share" in record["predicted"]:
-            out["dev/top_class_share"] = record["predicted"]["share"]  # near 1: predictions collapsed to one class
+        # --eval-subsample: `dev/` holds full-split scores only; the subsample's go to `dev_subsample/` (every
+        # evaluation has them: a full-split record keeps them under "subset"), so no series mixes the two.
+        if "subsample" in record and "subset" not in record:
+            out = _eval_scalars(record, "dev_subsample")
+        else:
+            out = _eval_scalars(record, "dev")
+            if "subset" in record:
+                out.update(_eval_scalars(record["subset"], "dev_subsample"))
     else:
         return {}
     return {k: float(v) for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _eval_scalars(fields: dict, prefix: str) -> dict:
+    """One evaluation's scores under `prefix` (metrics, the dev-split halves, the top class's share)."""
+    out = {f"{prefix}/{name}": value for name, value in fields.get("metrics", {}).items()}
+    for half in ("selection", "report"):  # --select-on dev-split scores each half of dev too
+        out.update({f"{prefix}_{half}/{name}": value for name, value in (fields.get(half) or {}).items()})
+    if isinstance(fields.get("predicted"), dict) and "share" in fields["predicted"]:
+        out[f"{prefix}/top_class_share"] = fields["predicted"]["share"]  # near 1: predictions collapsed to one class
+    return out
 
 
 class Tracker:
