@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from infoprompt.atomic_files import check_output_dir
+from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, check_output_dir
 from infoprompt.backbones import Backbone
 from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
 from infoprompt.data.example import Example
@@ -53,7 +53,7 @@ from infoprompt.training.tracking import make_trackers
 
 # Fields that may differ between a run and its resumption without changing its numbers.
 # (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
-_RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile",
+_RESUME_FREE_FIELDS = ("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision", "compile",
                        "optimizer", "bucket_batches", "report_to")
 
 
@@ -110,10 +110,27 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
         return meta
 
-    run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
-    task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
     run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
+    if run_dir.is_dir():
+        RunLock(run_dir).acquire().release()  # another process writing there: named now, before any loading
+    check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
+    run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
     run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):  # one writer per run directory (named in the refusal)
+        check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
+        for name in RUN_FILES:
+            check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
+        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
+
+
+# What a run writes at its top level (each by temp-and-rename; checked to stay inside the run directory).
+RUN_FILES = ("config.json", "model.safetensors", "metrics.jsonl", "learning_curve.png", "resume/state.json")
+
+
+def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConfig, device: str,
+               wall_start: float) -> TrainResult:
+    """`train` once the run is assembled and its directory locked."""
+    task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
     meta = {
         "template": {"max_length": cfg.max_length, "layout": method.config.layout},
         "backbone_dropout": cfg.backbone_dropout,

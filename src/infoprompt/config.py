@@ -325,6 +325,8 @@ class TrainConfig(TrainerConfig):
                                  default_text="runs/<task>_<method>_..._<time>")
     resume: bool = setting(False, "continue the run in --output from its last saved state (after a crash or kill)",
                            group="run")
+    overwrite: bool = setting(False, "start a fresh run in an --output that already holds one (its log and resume "
+                                     "state are replaced; without it such an --output is refused)", group="run")
     packing: str = setting("auto", "auto: pack shuffled training batches without padding where exact (same "
                                    "batches, faster); off: always padded", choices=_packing_modes, group="run")
     # custom tasks
@@ -364,6 +366,8 @@ class TrainConfig(TrainerConfig):
             raise ConfigError(f"--n-prompts {self.n_prompts} leaves no room for text in --max-length {self.max_length}")
         if self.resume and not self.output:
             raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues the run in --output, --overwrite replaces it: give one of them")
         if not isinstance(self.method_options, dict):
             raise ConfigError(f"method_options must be a dict, got {type(self.method_options).__name__}")
         from infoprompt.training.tracking import check_report_to
