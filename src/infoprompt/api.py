@@ -34,11 +34,13 @@ from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
-from infoprompt.evaluation.predictions import (
+from infoprompt.evaluation.predictions import (  # noqa: F401  (read_prediction_input, write_predictions: public)
     PredictionInput,
+    PredictionWriter,
     check_output_path,
     prediction_rows,
     read_prediction_input,
+    stream_prediction_input,
     write_predictions,
 )
 from infoprompt.export.peft import check_peft_init, init_from_peft
@@ -303,32 +305,56 @@ def _saved_dir(record: dict) -> Path | None:
 
 @dataclass
 class PredictionReport:
-    """`predict_file`'s answer: one row per prediction (input order) and what was skipped, if anything."""
+    """`predict_file`'s answer: one row per prediction (input order; kept only when asked) and what was
+    skipped, if anything."""
 
     rows: list[dict]
     input: PredictionInput
+    count: int = 0  # predictions made (also when the rows were streamed out and not kept)
 
     @property
     def labels(self) -> list[str]:
         return [row["prediction"] for row in self.rows]
 
     def summary(self) -> dict:
-        return self.input.summary()
+        return {**self.input.summary(), "predictions": self.count}
 
 
 def predict_file(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
                  *, backbone: Backbone | None = None, skip_bad_rows: bool = False,
-                 progress: bool = False) -> PredictionReport:
+                 progress: bool = False, keep_rows: bool = True,
+                 on_rows: Callable[[list[dict]], None] | None = None) -> PredictionReport:
     """Predict every record of a CSV/TSV/JSONL file holding the task's text fields (or the task's own
     release format, or a DataFrame, Dataset or list of dicts); with `output_file`, write source, text,
-    label and per-label probabilities (evaluation/predictions.py)."""
-    output = check_output_path(output_file)  # before the model is loaded: a bad --output costs nothing
+    label and per-label probabilities (evaluation/predictions.py).
+
+    Rows are read, scored and written `CHUNK` at a time, in input order: with `keep_rows=False` (the CLI)
+    memory stays bounded whatever the input's size; `on_rows(rows)` sees each scored chunk."""
+    output = check_output_path(output_file, (input_file, checkpoint))  # before the model is loaded
     model = load(checkpoint, backbone)
-    data = read_prediction_input(model.task, input_file, BadRowPolicy(skip=skip_bad_rows))
-    rows = prediction_rows(data.examples, model.task.label_names, model.predict_proba(data.examples, progress=progress))
-    if output is not None:
-        write_predictions(output, rows)
-    return PredictionReport(rows, data)
+    policy = BadRowPolicy(skip=skip_bad_rows)
+    writer = PredictionWriter(output) if output is not None else None
+    kept: list[dict] = []
+    count = 0
+    try:
+        for examples in stream_prediction_input(model.task, input_file, policy):
+            rows = prediction_rows(examples, model.task.label_names, model.predict_proba(examples, progress=progress))
+            count += len(rows)
+            if writer is not None:
+                writer.write(rows)
+            if on_rows is not None:
+                on_rows(rows)
+            if keep_rows:
+                kept.extend(rows)
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    name = "rows" if not isinstance(input_file, (str, Path)) else Path(input_file)
+    skipped = [m for m in policy.skipped if name == "rows" or m.startswith(f"{name}:")]
+    return PredictionReport(kept, PredictionInput(name, [], skipped), count)
 
 
 def predict(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,

@@ -700,7 +700,8 @@ def full_disk_keeps_the_previous_checkpoint(ctx):
         assert {name: (run / name).read_bytes() for name in before} == before  # the previous checkpoint, intact
         assert not [p.name for p in run.rglob(".*") if p.is_file()]  # no temporary file left behind
 
-    return Case(ctx.train("--epochs", "1", "--seed", "1"), ["No space left on device (disk full: files saved before are kept"],
+    return Case(ctx.train("--epochs", "1", "--seed", "1", "--overwrite"),  # a used --output needs --overwrite (issue 25)
+                ["No space left on device (disk full: files saved before are kept"],
                 check=check)
 
 
@@ -714,7 +715,15 @@ def permission_denied_on_a_data_file(ctx):
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return real(self)
 
+    real_open = Path.open
+
+    def open_(self, *args, **kwargs):  # the readers stream the file (issue 25): refuse that way too
+        if self == dev:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
     ctx.monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    ctx.monkeypatch.setattr(Path, "open", open_)
     return Case(ctx.train(dev=dev), [f"{dev}: permission denied"])
 
 
