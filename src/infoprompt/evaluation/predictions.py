@@ -145,7 +145,8 @@ def check_input_file(path: Path) -> None:
                     "nothing was predicted: add the line break if the row is complete")
 
 
-def stream_prediction_input(task: TaskSpec, path, policy: BadRowPolicy, chunk: int = CHUNK) -> Iterator[list[Example]]:
+def stream_prediction_input(task: TaskSpec, path, policy: BadRowPolicy,
+                            chunk: int | None = None) -> Iterator[list[Example]]:
     """The examples of `read_prediction_input`, `chunk` at a time for CSV/TSV/JSONL (bounded memory), at
     once for in-memory rows and for the formats read whole. Raises DataError if no example came out."""
     if is_rows(path):
@@ -159,7 +160,7 @@ def stream_prediction_input(task: TaskSpec, path, policy: BadRowPolicy, chunk: i
     if whole is not None:
         yield _require_examples(path, whole, policy)
         return
-    rows, seen = read_table(path, policy), 0
+    rows, seen, chunk = read_table(path, policy), 0, chunk or CHUNK
     while True:
         block = list(islice(rows, chunk))
         if not block:
