@@ -12,6 +12,7 @@ returns logits and named losses; batches come from `Template.encode` and `collat
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -183,6 +184,10 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
                           lambda: load(run_dir, run.backbone), cfg.eval_batch_size, device)
         summary["test"] = test["selected"]["metrics"]
     summary.update(summary_fields(result.selection, task.label_names, test))
+    reused = reused_split(task, run.examples)
+    if reused:  # the reported score would not be a held-out score
+        summary["honest"], summary["reused_rows"] = False, reused
+        print(f"infoprompt: warning: {reused}; the reported score is not held out (honest: false)", file=sys.stderr)
     if test is not None and result.main_process:
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
             log.write({"type": "test", "step": result.steps, "selected": summary["reported"]["selected"],
@@ -190,6 +195,25 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped)
+
+
+def reused_split(task: TaskSpec, examples: dict[str, list[Example]]) -> str | None:
+    """Why an evaluated split is not held out, or None: a dev or test file with the same content as the
+    training or dev file, or dev rows that are the training rows."""
+    import hashlib
+
+    files = {split: Path(path) for split, path in (task.splits or {}).items() if Path(path).is_file()}
+    digests = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in files.items()}
+    for later, earlier in (("dev", "train"), ("test", "dev"), ("test", "train")):
+        if later in digests and digests.get(earlier) == digests[later]:
+            return f"the {later} file {files[later]} has the same content as the {earlier} file {files[earlier]}"
+
+    def rows(split: str) -> set:
+        return {(e.text_a, e.text_b, e.label) for e in examples.get(split, [])}
+
+    if examples.get("dev") and rows("dev") == rows("train"):
+        return "the dev rows are the training rows"
+    return None
 
 
 def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
@@ -272,6 +296,9 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
         require_file_split(task, "dev")  # a run trained from Python rows has no dev file to reread
         examples = load_split(task, "dev", None, policy)
     else:
+        if dev_file:  # a built-in task scores its own dev split: the file would be silently ignored
+            raise ConfigError(f"--dev-file is for checkpoints of custom tasks; task '{task.name}' scores its own dev "
+                              "split (use --data-dir to point at its files)")
         directory = resolve_data_dir(data_dir) if (data_dir or _env_data()) else _saved_dir(model.record)
         examples = load_split(task, "dev", directory, policy)
     if generate:

@@ -226,17 +226,30 @@ def read_jsonl(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple
             policy.handle(f"{path}:{idx + 1}: blank line (expected a JSON object)")
             continue
         try:
-            obj = json.loads(text, parse_constant=_reject_constant)
+            obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as err:
             policy.handle(f"{path}:{idx + 1}: invalid JSON ({err.msg})")
             continue
-        except ValueError as err:  # NaN / Infinity: not JSON, though Python's parser accepts them
+        except ValueError as err:  # NaN / Infinity (Python's parser accepts them), a key given twice
             policy.handle(f"{path}:{idx + 1}: invalid JSON ({err})")
+            continue
+        except RecursionError:
+            policy.handle(f"{path}:{idx + 1}: invalid JSON (nested too deeply)")
             continue
         if not isinstance(obj, dict):
             policy.handle(f"{path}:{idx + 1}: expected a JSON object, got {_json_type(obj)}")
             continue
         yield idx + 1, obj
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` refusing a key given twice (the last one would silently win)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"field '{key}' is given twice in one object")
+        out[key] = value
+    return out
 
 
 def _reject_constant(name: str):
