@@ -15,14 +15,10 @@ from infoprompt.atomic_files import RunLock
 from infoprompt.cli import main
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory, task_files, tiny_model_dir):
-    out = tmp_path_factory.mktemp("issue25") / "run"
-    argv = ["train", "--task", "custom", "--train-file", str(task_files / "train.csv"), "--dev-file",
-            str(task_files / "dev.csv"), "--text-fields", "sentence", "--verbalizer", "0=bad,1=good", "--backbone",
-            str(tiny_model_dir), "--output", str(out), "--quiet", "--epochs", "1"]
-    assert main(argv) == 0
-    return out
+@pytest.fixture
+def run(trained_run):
+    """The reliability suite's finished run (conftest.trained_run); read-only here."""
+    return trained_run
 
 
 def _error(capsys) -> str:

@@ -56,6 +56,15 @@ def _location(message: str) -> str:
     return match.group(1) if match else message
 
 
+def file_error(path: Path, err: OSError) -> DataError:
+    """The one-line DataError for a data file that cannot be opened or read."""
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{path}: file not found")
+    if isinstance(err, PermissionError):
+        return DataError(f"{path}: permission denied (cannot read the file)")
+    return DataError(f"{path}: cannot read ({err.strerror or err})")
+
+
 def read_text(path: Path) -> str:
     """Decode a file as UTF-8 (BOM tolerated), naming the line of the first undecodable byte.
 
@@ -65,12 +74,8 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: is a directory, expected a data file")
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied (cannot read the file)") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise file_error(path, err) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -94,12 +99,8 @@ def read_lines(path: Path, chunk_size: int = 1 << 16) -> Iterator[str]:
         raise DataError(f"{path}: is a directory, expected a data file")
     try:
         handle = path.open("rb")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied (cannot read the file)") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise file_error(path, err) from None
     number, carry, held, first = 0, b"", [], True
     with handle:
         while True:
