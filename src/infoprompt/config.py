@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
@@ -125,11 +126,15 @@ class Setting:
         if isinstance(value, bool):
             raise ConfigError(f"{option} takes a {self.kind.__name__}, got the boolean {value!r}")
         if self.kind is int:
-            if isinstance(value, float) and math.isfinite(value) and value == int(value):
+            if isinstance(value, numbers.Integral):  # NumPy integers too
+                value = int(value)
+            elif isinstance(value, numbers.Real) and math.isfinite(value) and value == int(value):
                 value = int(value)
             if not isinstance(value, int):
                 raise ConfigError(f"{option} must be an integer, got {value!r}")
         elif self.kind is float:
+            if isinstance(value, numbers.Real):  # NumPy floats and integers too
+                value = float(value)
             if not isinstance(value, (int, float)):
                 raise ConfigError(f"{option} must be a number, got {value!r}")
             value = float(value)

@@ -135,3 +135,12 @@ def test_predict_streams_in_chunks_with_the_same_output(tmp_path, run, task_file
     assert main(_predict(run, task_files / "dev.csv", "--output", str(chunked))) == 0
     assert scored == [5, 5, 2] and chunked.read_bytes() == whole.read_bytes()
     assert "wrote 12 predictions" in capsys.readouterr().err
+
+
+def test_numpy_scalars_are_numbers():
+    import numpy as np
+
+    from infoprompt.config import TrainConfig
+
+    cfg = TrainConfig(task="sst2", seed=np.int64(3), lr=np.float64(0.01), epochs=np.int32(2))
+    assert (cfg.seed, cfg.lr, cfg.epochs) == (3, 0.01, 2) and type(cfg.seed) is int and type(cfg.lr) is float
