@@ -12,6 +12,7 @@ returns logits and named losses; batches come from `Template.encode` and `collat
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 
 import torch
 
-from infoprompt.atomic_files import check_output_dir
+from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, check_output_dir
 from infoprompt.backbones import Backbone
 from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
 from infoprompt.data.example import Example
@@ -36,11 +37,13 @@ from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resol
 from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
-from infoprompt.evaluation.predictions import (
+from infoprompt.evaluation.predictions import (  # noqa: F401  (read_prediction_input, write_predictions: public)
     PredictionInput,
+    PredictionWriter,
     check_output_path,
     prediction_rows,
     read_prediction_input,
+    stream_prediction_input,
     write_predictions,
 )
 from infoprompt.export.peft import check_peft_init, init_from_peft
@@ -63,7 +66,7 @@ from infoprompt.training.tracking import make_trackers
 
 # Fields that may differ between a run and its resumption without changing its numbers.
 # (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
-_RESUME_FREE_FIELDS = ("progress", "output", "resume", "device", "data_dir", "save_every", "precision", "compile",
+_RESUME_FREE_FIELDS = ("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision", "compile",
                        "optimizer", "bucket_batches", "report_to")
 
 
@@ -123,13 +126,30 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
         return meta
 
+    run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
+    if run_dir.is_dir():
+        RunLock(run_dir).acquire().release()  # another process writing there: named now, before any loading
+    check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
     run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):  # one writer per run directory (named in the refusal)
+        check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
+        for name in RUN_FILES:
+            check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
+        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
+
+
+# What a run writes at its top level (each by temp-and-rename; checked to stay inside the run directory).
+RUN_FILES = ("config.json", "model.safetensors", "metrics.jsonl", "learning_curve.png", "resume/state.json")
+
+
+def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConfig, device: str,
+               wall_start: float) -> TrainResult:
+    """`train` once the run is assembled and its directory locked."""
     task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
     final = reported_split(cfg, task)  # scored once, at the end
     few_shot = cfg.select_on == "few-shot"  # its reported split is read (and checked) before any training
     final_rows = load_examples(cfg, task, final, data_dir, policy) if few_shot else None
-    run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
-    run_dir.mkdir(parents=True, exist_ok=True)
     meta = {
         "template": {"max_length": cfg.max_length, "layout": method.config.layout},
         "backbone_dropout": cfg.backbone_dropout,
@@ -191,6 +211,10 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     if few_shot:
         summary.update(shots_per_class=cfg.shots_per_class or OFFICIAL_SHOTS, official_draw=cfg.official_draw,
                        train_draw=len(run.examples["train"]), selection_split=meta["protocol"]["selection_split"])
+    reused = reused_split(task, run.examples)
+    if reused:  # the reported score would not be a held-out score
+        summary["honest"], summary["reused_rows"] = False, reused
+        print(f"infoprompt: warning: {reused}; the reported score is not held out (honest: false)", file=sys.stderr)
     if test is not None and result.main_process:
         with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
             log.write({"type": "test" if final == "test" else "report", "step": result.steps,
@@ -233,6 +257,25 @@ def cost_fields(steps: int, train_rows: int, batch_size: int, train_seconds: flo
     return {"seconds_per_epoch": round(train_seconds / epochs_run, 3) if epochs_run else None,
             "peak_rss_mb": peak_rss_mb(), "peak_device_mb": peak_device_mb(device),
             "environment": package_versions()}
+
+
+def reused_split(task: TaskSpec, examples: dict[str, list[Example]]) -> str | None:
+    """Why an evaluated split is not held out, or None: a dev or test file with the same content as the
+    training or dev file, or dev rows that are the training rows."""
+    import hashlib
+
+    files = {split: Path(path) for split, path in (task.splits or {}).items() if Path(path).is_file()}
+    digests = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in files.items()}
+    for later, earlier in (("dev", "train"), ("test", "dev"), ("test", "train")):
+        if later in digests and digests.get(earlier) == digests[later]:
+            return f"the {later} file {files[later]} has the same content as the {earlier} file {files[earlier]}"
+
+    def rows(split: str) -> set:
+        return {(e.text_a, e.text_b, e.label) for e in examples.get(split, [])}
+
+    if examples.get("dev") and rows("dev") == rows("train"):
+        return "the dev rows are the training rows"
+    return None
 
 
 def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
@@ -332,6 +375,9 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
         require_file_split(task, "dev")  # a run trained from Python rows has no dev file to reread
         examples = load_split(task, "dev", None, policy)
     else:
+        if dev_file:  # a built-in task scores its own dev split: the file would be silently ignored
+            raise ConfigError(f"--dev-file is for checkpoints of custom tasks; task '{task.name}' scores its own dev "
+                              "split (use --data-dir to point at its files)")
         directory = resolve_data_dir(data_dir) if (data_dir or _env_data()) else _saved_dir(model.record)
         examples = load_split(task, "dev", directory, policy)
     if generate:
@@ -365,32 +411,56 @@ def _saved_dir(record: dict) -> Path | None:
 
 @dataclass
 class PredictionReport:
-    """`predict_file`'s answer: one row per prediction (input order) and what was skipped, if anything."""
+    """`predict_file`'s answer: one row per prediction (input order; kept only when asked) and what was
+    skipped, if anything."""
 
     rows: list[dict]
     input: PredictionInput
+    count: int = 0  # predictions made (also when the rows were streamed out and not kept)
 
     @property
     def labels(self) -> list[str]:
         return [row["prediction"] for row in self.rows]
 
     def summary(self) -> dict:
-        return self.input.summary()
+        return {**self.input.summary(), "predictions": self.count}
 
 
 def predict_file(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,
                  *, backbone: Backbone | None = None, skip_bad_rows: bool = False,
-                 progress: bool = False) -> PredictionReport:
+                 progress: bool = False, keep_rows: bool = True,
+                 on_rows: Callable[[list[dict]], None] | None = None) -> PredictionReport:
     """Predict every record of a CSV/TSV/JSONL file holding the task's text fields (or the task's own
     release format, or a DataFrame, Dataset or list of dicts); with `output_file`, write source, text,
-    label and per-label probabilities (evaluation/predictions.py)."""
-    output = check_output_path(output_file)  # before the model is loaded: a bad --output costs nothing
+    label and per-label probabilities (evaluation/predictions.py).
+
+    Rows are read, scored and written `CHUNK` at a time, in input order: with `keep_rows=False` (the CLI)
+    memory stays bounded whatever the input's size; `on_rows(rows)` sees each scored chunk."""
+    output = check_output_path(output_file, (input_file, checkpoint))  # before the model is loaded
     model = load(checkpoint, backbone)
-    data = read_prediction_input(model.task, input_file, BadRowPolicy(skip=skip_bad_rows))
-    rows = prediction_rows(data.examples, model.task.label_names, model.predict_proba(data.examples, progress=progress))
-    if output is not None:
-        write_predictions(output, rows)
-    return PredictionReport(rows, data)
+    policy = BadRowPolicy(skip=skip_bad_rows)
+    writer = PredictionWriter(output) if output is not None else None
+    kept: list[dict] = []
+    count = 0
+    try:
+        for examples in stream_prediction_input(model.task, input_file, policy):
+            rows = prediction_rows(examples, model.task.label_names, model.predict_proba(examples, progress=progress))
+            count += len(rows)
+            if writer is not None:
+                writer.write(rows)
+            if on_rows is not None:
+                on_rows(rows)
+            if keep_rows:
+                kept.extend(rows)
+        if writer is not None:
+            writer.commit()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    name = "rows" if not isinstance(input_file, (str, Path)) else Path(input_file)
+    skipped = [m for m in policy.skipped if name == "rows" or m.startswith(f"{name}:")]
+    return PredictionReport(kept, PredictionInput(name, [], skipped), count)
 
 
 def predict(checkpoint: str | Path, input_file: str | Path | Any, output_file: str | Path | None = None,

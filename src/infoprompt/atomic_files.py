@@ -87,3 +87,146 @@ def json_text(obj, **kwargs) -> str:
 
 def atomic_write_json(path: Path, obj: dict) -> None:
     atomic_write_bytes(path, (json_text(obj, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a directory, so the renames inside it survive a power cut (best effort: some file systems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def resolved(path: Path, flag: str) -> Path:
+    """`path` with every symlink followed (the last component included); a symlink loop is one line."""
+    try:
+        return Path(os.path.realpath(path, strict=False))
+    except (RuntimeError, OSError) as err:  # Python < 3.13 raises RuntimeError on a loop
+        from infoprompt.errors import ConfigError
+
+        raise ConfigError(f"{flag} {path}: cannot be resolved ({err})") from None
+
+
+# The files that make a folder a run directory (a checkpoint, its resume state, its log).
+RUN_MARKERS = ("config.json", "model.safetensors", "resume/state.json", "metrics.jsonl")
+
+
+def is_run_dir(folder: Path) -> bool:
+    """True if `folder` holds an infoprompt checkpoint or training state."""
+    return (folder / "model.safetensors").is_file() or (folder / "resume" / "state.json").is_file()
+
+
+def run_dir_of(path: Path) -> Path | None:
+    """The run directory `path` lies in (the path itself or any folder above it), or None."""
+    for folder in (path, *path.parents):
+        if folder.is_dir() and is_run_dir(folder):
+            return folder
+    return None
+
+
+def check_output_file(output: Path, inputs: list[Path], flag: str = "--output") -> Path:
+    """Refuse an output file that would replace an input (symlinks followed), or any file of a run
+    directory (a checkpoint, its log, its resume state): writing there destroys what was read or trained.
+    Returns the path as given (it is written by temp-and-rename, so a symlink there is replaced, not
+    written through)."""
+    from infoprompt.errors import ConfigError
+
+    target = resolved(output, flag)
+    for source in inputs:
+        if source is not None and target == resolved(Path(source), flag):
+            raise ConfigError(f"{flag} {output}: is the input {source} (resolved: {target}); it would be overwritten")
+    for candidate in dict.fromkeys((Path(os.path.abspath(output)).parent, target.parent)):
+        run = run_dir_of(candidate)
+        if run is not None:
+            raise ConfigError(f"{flag} {output}: lies in the run directory {run}; writing there could replace the "
+                              "checkpoint or its records; choose a path outside it")
+    return output
+
+
+def check_inside(path: Path, root: Path, flag: str = "--output") -> None:
+    """Refuse a file of a run that would land outside its run directory (a symlinked file or folder in it)."""
+    from infoprompt.errors import ConfigError
+
+    top = resolved(root, flag)
+    parent = resolved(Path(path).parent, flag)
+    if parent != top and top not in parent.parents:
+        raise ConfigError(f"{flag} {root}: {path.parent} resolves to {parent}, outside the run directory")
+
+
+def check_fresh_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None:
+    """A fresh run into a folder that already holds a run is refused unless --overwrite or --resume:
+    otherwise one run's log would sit beside another's checkpoint."""
+    from infoprompt.errors import ConfigError
+
+    if resume or overwrite or not run_dir.is_dir():
+        return
+    log = run_dir / "metrics.jsonl"
+    found = [name for name in RUN_MARKERS[:3] if (run_dir / name).exists()]
+    if log.exists() and log.stat().st_size > 0:
+        found.append(log.name)
+    if found:
+        raise ConfigError(f"--output {run_dir}: already holds a run ({found[0]}); add --resume to continue it, "
+                          "--overwrite to replace it, or choose another --output")
+
+
+LOCK_NAME = ".infoprompt.lock"
+
+
+class RunLock:
+    """One writer per run directory: an flock on RUN_DIR/.infoprompt.lock holding 'pid host' of its holder.
+    The OS releases it when the holder dies (even by kill -9); the file is removed on a clean release."""
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+        import socket
+
+        from infoprompt.errors import ConfigError
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666 & ~current_umask())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+                os.close(fd)
+                raise ConfigError(f"--output {self.path.parent}: another infoprompt process is writing to this run "
+                                  f"directory (pid {holder}; lock {self.path}); wait for it to end or choose "
+                                  "another --output") from None
+            try:  # the holder before us may have removed the file after we opened it: lock the live one
+                same = os.fstat(fd).st_ino == os.stat(self.path, follow_symlinks=False).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)  # closing releases the flock
+        self.fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -70,6 +70,10 @@ class Backbone:
     def __post_init__(self) -> None:
         if self.family is None:
             self.family = family_for_model(self.model)
+        weight = self.input_embeddings.weight
+        if weight.device.type != "meta":  # the shape-only shadow of check_shapes has no values to digest
+            self.__dict__["_digests"] = {"weights_digest": weights_digest(self.model),
+                                         "tokenizer_digest": tokenizer_digest(self.tokenizer)}
 
     @property
     def kind(self) -> str:
@@ -102,10 +106,13 @@ class Backbone:
         return self.model.get_input_embeddings()
 
     def fingerprint(self) -> dict:
-        """What must match between a checkpoint and the backbone it is loaded onto."""
+        """What must match between a checkpoint and the backbone it is loaded onto: shapes, the first
+        embedding rows (`embedding_digest`, all that records before issue 25 hold), a digest of every
+        weight and one of the tokenizer's vocabulary and special tokens. Those two are taken once, when the
+        backbone is made (`__post_init__`), before any method can change or wrap a weight."""
         weight = self.input_embeddings.weight.detach()
         digest = hashlib.sha256(weight[: min(64, weight.shape[0])].detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
-        return {
+        facts = {
             "model_type": self.model_type,
             "hidden_size": self.hidden_size,
             "vocab_size": self.vocab_size,
@@ -113,6 +120,30 @@ class Backbone:
             "embedding_digest": digest,
             "family": self.family.name,
         }
+        return {**facts, **self.__dict__.get("_digests", {})}
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 over every named weight and buffer (name, dtype, shape, bytes), in name order."""
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}|{value.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()[:32]
+
+
+def tokenizer_digest(tokenizer) -> str:
+    """SHA-256 of the tokenizer's vocabulary (token -> id) and its special tokens."""
+    import json
+
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    special = getattr(tokenizer, "special_tokens_map", {}) or {}
+    body = json.dumps({"vocab": sorted(vocab.items(), key=lambda kv: (kv[1], kv[0])),
+                       "special": {k: str(v) for k, v in sorted(special.items())}}, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:32]
 
 
 def freeze(model: nn.Module, dropout: str = "off") -> nn.Module:

@@ -204,13 +204,14 @@ def _add_predict(sub) -> None:
 def cmd_predict(args) -> int:
     from infoprompt.api import predict_file
 
+    def show(rows: list[dict]) -> None:  # without --output: labels on stdout as they are scored
+        print("\n".join(row["prediction"] for row in rows), flush=True)
+
     report = predict_file(args.checkpoint, args.input, args.output, skip_bad_rows=args.skip_bad_rows,
-                          progress=sys.stderr.isatty())
+                          progress=sys.stderr.isatty(), keep_rows=False, on_rows=None if args.output else show)
     report_skipped(report.input.skipped, len(report.input.skipped))
-    if not args.output:
-        print("\n".join(report.labels))
-    else:  # every output row carries its source file:line, so skipped rows leave visible gaps
-        print(f"wrote {len(report.rows)} predictions to {args.output}", file=sys.stderr)
+    if args.output:  # every output row carries its source file:line, so skipped rows leave visible gaps
+        print(f"wrote {report.count} predictions to {args.output}", file=sys.stderr)
     return 0
 
 
@@ -247,9 +248,31 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread (a BaseException, like KeyboardInterrupt, so that no
+    `except Exception` swallows it; temp-and-rename writes clean their temporary file on the way out)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+KEPT = "files saved before are kept (rerun with --resume to continue a training run)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
     argv = sys.argv[1:] if argv is None else list(argv)
-    return run_parsed(build_parser(argv).parse_args(argv))
+    args = build_parser(argv).parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return run_parsed(args)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return run_parsed(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_parsed(args: argparse.Namespace) -> int:
@@ -266,8 +289,11 @@ def run_parsed(args: argparse.Namespace) -> int:
         print(f"infoprompt: error: {one_line(line)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("infoprompt: interrupted", file=sys.stderr)
+        print(f"infoprompt: interrupted (SIGINT); {KEPT}", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"infoprompt: error: terminated (SIGTERM); {KEPT}", file=sys.stderr)
+        return 2
 
 
 def one_line(text: str) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
@@ -125,11 +126,15 @@ class Setting:
         if isinstance(value, bool):
             raise ConfigError(f"{option} takes a {self.kind.__name__}, got the boolean {value!r}")
         if self.kind is int:
-            if isinstance(value, float) and math.isfinite(value) and value == int(value):
+            if isinstance(value, numbers.Integral):  # NumPy integers too
+                value = int(value)
+            elif isinstance(value, numbers.Real) and math.isfinite(value) and value == int(value):
                 value = int(value)
             if not isinstance(value, int):
                 raise ConfigError(f"{option} must be an integer, got {value!r}")
         elif self.kind is float:
+            if isinstance(value, numbers.Real):  # NumPy floats and integers too
+                value = float(value)
             if not isinstance(value, (int, float)):
                 raise ConfigError(f"{option} must be a number, got {value!r}")
             value = float(value)
@@ -343,6 +348,8 @@ class TrainConfig(TrainerConfig):
                                  default_text="runs/<task>_<method>_..._<time>")
     resume: bool = setting(False, "continue the run in --output from its last saved state (after a crash or kill)",
                            group="run")
+    overwrite: bool = setting(False, "start a fresh run in an --output that already holds one (its log and resume "
+                                     "state are replaced; without it such an --output is refused)", group="run")
     packing: str = setting("auto", "auto: pack shuffled training batches without padding where exact (same "
                                    "batches, faster); off: always padded", choices=_packing_modes, group="run")
     # custom tasks
@@ -385,6 +392,8 @@ class TrainConfig(TrainerConfig):
             raise ConfigError(f"--n-prompts {self.n_prompts} leaves no room for text in --max-length {self.max_length}")
         if self.resume and not self.output:
             raise ConfigError("--resume needs --output RUN_DIR (the run directory to continue)")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues the run in --output, --overwrite replaces it: give one of them")
         if not isinstance(self.method_options, dict):
             raise ConfigError(f"method_options must be a dict, got {type(self.method_options).__name__}")
         from infoprompt.training.tracking import check_report_to

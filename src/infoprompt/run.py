@@ -185,6 +185,9 @@ def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
     if cfg.task != "custom":
         if cfg.train_file or cfg.dev_file or cfg.test_file or cfg.task_kind != "text" or not cfg.header:
             raise ConfigError("--train-file/--dev-file/--test-file/--task-kind/--no-header are for --task custom")
+        if cfg.text_fields or cfg.label_field != "label":  # a built-in task reads its own fields: never ignored
+            raise ConfigError(f"--text-fields/--label-field are for --task custom; task '{cfg.task}' reads its own "
+                              "fields")
         task = get_task(cfg.task)
         if cfg.verbalizer:
             words = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else dict(cfg.verbalizer)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CATEGORIES = ("rows", "typed", "checkpoint", "environment")
+CATEGORIES = ("rows", "typed", "checkpoint", "environment", "aliasing")  # aliasing: issue 25
 
 
 @dataclass
@@ -700,7 +700,8 @@ def full_disk_keeps_the_previous_checkpoint(ctx):
         assert {name: (run / name).read_bytes() for name in before} == before  # the previous checkpoint, intact
         assert not [p.name for p in run.rglob(".*") if p.is_file()]  # no temporary file left behind
 
-    return Case(ctx.train("--epochs", "1", "--seed", "1"), ["No space left on device (disk full: files saved before are kept"],
+    return Case(ctx.train("--epochs", "1", "--seed", "1", "--overwrite"),  # a used --output needs --overwrite (issue 25)
+                ["No space left on device (disk full: files saved before are kept"],
                 check=check)
 
 
@@ -714,7 +715,15 @@ def permission_denied_on_a_data_file(ctx):
             raise PermissionError(errno.EACCES, "Permission denied", str(self))
         return real(self)
 
+    real_open = Path.open
+
+    def open_(self, *args, **kwargs):  # the readers stream the file (issue 25): refuse that way too
+        if self == dev:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
     ctx.monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    ctx.monkeypatch.setattr(Path, "open", open_)
     return Case(ctx.train(dev=dev), [f"{dev}: permission denied"])
 
 
@@ -899,3 +908,139 @@ def predict_output_replaces_an_existing_file_atomically(ctx):
         assert len(out_file.read_text().splitlines()) == 2
 
     return Case(_predict(ctx, inp, "--output", str(out_file)), code=0, check=check)
+
+
+# --- aliasing and silent reinterpretation (issue 25) ----------------------------------------------------
+
+
+def _unchanged(*paths: Path) -> Callable[[str, str], None]:
+    before = {path: path.read_bytes() for path in paths}
+
+    def check(out: str, err: str) -> None:
+        assert {path: path.read_bytes() for path in before} == before
+
+    return check
+
+
+@case("aliasing")
+def predict_output_is_the_runs_config(ctx):
+    run = ctx.run_copy()
+    inp = ctx.write("in.jsonl", '{"sentence": "great fun"}\n')
+    return Case(_predict(ctx, inp, "--output", str(run / "config.json"), checkpoint=run),
+                ["lies in the run directory"], check=_unchanged(run / "config.json", run / "model.safetensors"))
+
+
+@case("aliasing")
+def predict_output_is_the_input(ctx):
+    inp = ctx.write("in.jsonl", '{"sentence": "great fun"}\n')
+    return Case(_predict(ctx, inp, "--output", str(inp)), ["is the input"], check=_unchanged(inp))
+
+
+@case("aliasing")
+def predict_output_is_a_symlink_to_the_input(ctx):
+    inp = ctx.write("in.jsonl", '{"sentence": "great fun"}\n')
+    link = ctx.tmp / "out.jsonl"
+    link.symlink_to(inp)
+    return Case(_predict(ctx, inp, "--output", str(link)), ["is the input"], check=_unchanged(inp))
+
+
+@case("aliasing")
+def fresh_run_into_a_used_directory(ctx):
+    run = ctx.run_copy()
+    return Case(ctx.train(out=run), ["already holds a run", "--overwrite"],
+                check=_unchanged(run / "config.json", run / "metrics.jsonl"))
+
+
+@case("aliasing")
+def second_writer_into_a_locked_run_directory(ctx):
+    from infoprompt.atomic_files import RunLock
+
+    run = ctx.tmp / "run"
+    lock = RunLock(run).acquire()  # held by "another process" (another open file description)
+
+    def check(out, err):
+        lock.release()
+        assert not (run / "config.json").exists()
+
+    return Case(ctx.train(out=run), ["another infoprompt process is writing", f"pid {os.getpid()} on host"], check=check)
+
+
+@case("aliasing")
+def edited_sealed_resume_state(ctx):
+    run = ctx.run_copy()
+    state = run / "resume" / "state.json"
+    record = json.loads(state.read_text())
+    record["position"]["best"] = {"accuracy": 0.99}
+    state.write_text(json.dumps(record))
+    return Case(ctx.train("--resume", out=run), ["state.json: contents do not match its 'record_sha256'"])
+
+
+@case("aliasing")
+def predict_input_without_a_final_line_break(ctx):
+    inp = ctx.write("in.jsonl", '{"sentence": "great fun"}\n{"sentence": "bor')
+    out = ctx.tmp / "pred.jsonl"
+
+    def check(o, e):
+        assert not out.exists()
+
+    return Case(_predict(ctx, inp, "--output", str(out)), [f"{inp}:2: the last line does not end in a line break"],
+                check=check)
+
+
+@case("aliasing")
+def predict_text_empty_after_normalisation(ctx):
+    inp = ctx.write("in.jsonl", '{"sentence": "great fun"}\n{"sentence": "\\u200b \\u00ad"}\n')
+    return Case(_predict(ctx, inp), [f"{inp}:2: field 'sentence' is empty after normalisation"])
+
+
+@case("aliasing")
+def predict_input_is_a_fifo(ctx):
+    fifo = ctx.tmp / "rows.jsonl"
+    os.mkfifo(fifo)
+    return Case(_predict(ctx, fifo), [f"{fifo}: is not a regular file"])
+
+
+@case("aliasing")
+def predict_input_is_a_symlink_loop(ctx):
+    loop = ctx.tmp / "loop.jsonl"
+    loop.symlink_to(loop)
+    return Case(_predict(ctx, loop), [f"{loop}: cannot read"])
+
+
+@case("aliasing")
+def labels_differing_only_by_case(ctx):
+    train = ctx.write("train.csv", "sentence,label\ngreat,positive\nbad,negative\nfun,Positive\n")
+    return Case(ctx.train("--verbalizer", "positive=good,negative=bad", train=train),
+                [f"{train}:4: field 'label': label 'Positive' differs from 'positive'"])
+
+
+@case("aliasing")
+def verbalizer_label_given_twice(ctx):
+    return Case(ctx.train("--verbalizer", "0=bad,1=good,0=awful"), ["--verbalizer: label '0' is given twice"])
+
+
+@case("aliasing")
+def duplicate_key_in_a_jsonl_row(ctx):
+    dev = ctx.write("dev.jsonl", '{"sentence": "great fun", "label": 1, "label": 0}\n')
+    return Case(_evaluate(ctx, dev), [f"{dev}:1: invalid JSON (field 'label' is given twice"])
+
+
+@case("aliasing")
+def deeply_nested_json_row(ctx):
+    dev = ctx.write("dev.jsonl", "[" * 100000 + "]" * 100000 + "\n")
+    return Case(_evaluate(ctx, dev), [f"{dev}:1: invalid JSON"])
+
+
+@case("aliasing")
+def text_fields_with_a_builtin_task(ctx):
+    return Case(["train", "--task", "sst2", "--text-fields", "review", "--backbone", str(ctx.model), "--output",
+                 str(ctx.tmp / "run"), "--quiet"], ["--text-fields/--label-field are for --task custom"],
+                check=_no_run_written(ctx))
+
+
+@case("aliasing")
+def dev_file_identical_to_train_is_not_honest(ctx):
+    def check(out, err):
+        assert _json_line(out)["honest"] is False and "is not held out (honest: false)" in err
+
+    return Case(ctx.train(dev=ctx.files / "train.csv"), code=0, check=check)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from infoprompt.cli import main
+
 POSITIVE = ["a great movie", "wonderful cast and fun", "this is positive", "a beautiful film", "great fun"]
 NEGATIVE = ["a terrible film", "boring and long", "this is negative", "the plot is thin", "terrible and boring"]
 
@@ -42,3 +44,14 @@ def train_argv(task_files, tiny_model_dir):
                 "--output", str(out), "--quiet", "--json", *extra]
 
     return build
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, task_files, tiny_model_dir):
+    """One finished InfoPrompt run on the synthetic task (cases copy it before changing it)."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    argv = ["train", "--task", "custom", "--train-file", str(task_files / "train.csv"), "--dev-file",
+            str(task_files / "dev.csv"), "--text-fields", "sentence", "--verbalizer", "0=bad,1=good", "--backbone",
+            str(tiny_model_dir), "--output", str(run), "--quiet", "--epochs", "1"]
+    assert main(argv) == 0
+    return run

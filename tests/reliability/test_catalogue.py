@@ -17,17 +17,6 @@ from catalogue import CASES, Ctx
 from infoprompt.cli import main
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory, task_files, tiny_model_dir):
-    """One finished InfoPrompt run on the synthetic task (cases copy it before changing it)."""
-    run = tmp_path_factory.mktemp("trained") / "run"
-    argv = ["train", "--task", "custom", "--train-file", str(task_files / "train.csv"), "--dev-file",
-            str(task_files / "dev.csv"), "--text-fields", "sentence", "--verbalizer", "0=bad,1=good", "--backbone",
-            str(tiny_model_dir), "--output", str(run), "--quiet", "--epochs", "1"]
-    assert main(argv) == 0
-    return run
-
-
 def test_the_catalogue_is_large_enough():
     assert len(CASES) >= 60
 

@@ -91,7 +91,9 @@ def test_corrupted_resume_state_is_a_clear_error(tmp_path, capsys, train_argv):
 def test_fresh_run_discards_an_older_state(tmp_path, capsys, train_argv):
     assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "2")) == 0
     capsys.readouterr()
-    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1")) == 0
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1")) == 2  # issue 25: refused ...
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1", "--overwrite")) == 0  # ... unless asked
     state = json.loads((tmp_path / "run" / RESUME_DIR / STATE_JSON).read_text())
     assert state["position"]["step"] == 3  # 24 examples / batch 8, one epoch: the new run's own state
 
@@ -118,6 +120,8 @@ def test_resume_under_other_packing_is_refused_and_off_matches_pre_packing_state
     state_path = tmp_path / "run" / RESUME_DIR / STATE_JSON
     state = json.loads(state_path.read_text())
     del state["config"]["packing"]  # as written by a version without packing
+    state["version"] = 1  # ... which wrote unsealed states (version 1); a sealed one must not be edited
+    state.pop("record_sha256", None)
     state_path.write_text(json.dumps(state))
     assert main(train_argv(tmp_path / "run", "--method", "warp", "--epochs", "1", "--resume")) == 2
     capsys.readouterr()

@@ -25,6 +25,9 @@ def parse_verbalizer(text: str | None) -> dict[str, str]:
         label, word = item.split("=", 1)
         if not label.strip() or not word.strip():
             raise ConfigError(f"--verbalizer: empty label or word in '{item}'")
+        if label.strip() in out:
+            raise ConfigError(f"--verbalizer: label '{label.strip()}' is given twice ('{out[label.strip()]}' and "
+                              f"'{word.strip()}'); give each label once")
         out[label.strip()] = word.strip()
     return out
 
@@ -64,13 +67,21 @@ def make_custom_task(
 def scan_labels(rows, label_field: str, source, policy: BadRowPolicy) -> list[str]:
     """The sorted label set of training rows ((line, row) from a file, or (where, row) from `data.frames`)."""
     labels: set[str] = set()
+    first: dict[str, tuple[str, str]] = {}  # casefolded label -> (label, where it was first seen)
     count = 0
     for line, row in rows:
         count += 1
+        where = _where(source, line)
         try:
-            labels.add(_raw_label(row, label_field, _where(source, line)))
+            label = _raw_label(row, label_field, where)
         except DataError as err:
             policy.handle(str(err))
+            continue
+        seen, at = first.setdefault(label.casefold(), (label, where))
+        if seen != label:  # 'Positive' beside 'positive' would silently become a third class
+            raise DataError(f"{where}: field '{label_field}': label '{label}' differs from '{seen}' ({at}) only by "
+                            "case; write every label one way")
+        labels.add(label)
     if not count:
         raise DataError(f"{source}: no data rows (only a header, or every row skipped as bad)")
     if len(labels) < 2:

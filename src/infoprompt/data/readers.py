@@ -8,7 +8,6 @@ toolkit's contract is that every bad row is either a precise error or a counted,
 from __future__ import annotations
 
 import csv
-import io
 import itertools
 import json
 import math
@@ -58,6 +57,15 @@ def _location(message: str) -> str:
     return match.group(1) if match else message
 
 
+def file_error(path: Path, err: OSError) -> DataError:
+    """The one-line DataError for a data file that cannot be opened or read."""
+    if isinstance(err, FileNotFoundError):
+        return DataError(f"{path}: file not found")
+    if isinstance(err, PermissionError):
+        return DataError(f"{path}: permission denied (cannot read the file)")
+    return DataError(f"{path}: cannot read ({err.strerror or err})")
+
+
 def read_text(path: Path) -> str:
     """Decode a file as UTF-8 (BOM tolerated), naming the line of the first undecodable byte.
 
@@ -67,12 +75,8 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: is a directory, expected a data file")
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except PermissionError:
-        raise DataError(f"{path}: permission denied (cannot read the file)") from None
     except OSError as err:
-        raise DataError(f"{path}: cannot read ({err.strerror or err})") from None
+        raise file_error(path, err) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
@@ -87,10 +91,65 @@ def read_text(path: Path) -> str:
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
+def read_lines(path: Path, chunk_size: int = 1 << 16) -> Iterator[str]:
+    """The physical lines of a UTF-8 file (BOM tolerated), each with its line break, read in chunks so
+    memory stays bounded whatever the file's size; line breaks after the last record are not records
+    (held back until more text follows). The same errors as `read_text`, naming the line."""
+    path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a data file")
+    try:
+        handle = path.open("rb")
+    except OSError as err:
+        raise file_error(path, err) from None
+    number, carry, held, first = 0, b"", [], True
+    with handle:
+        while True:
+            chunk = handle.read(chunk_size)
+            data = carry + chunk
+            if first and data.startswith(b"\xef\xbb\xbf"):
+                data, first = data[3:], False
+            elif len(data) >= 3:
+                first = False
+            pieces = _BYTE_LINE.findall(data)
+            carry = b""
+            if chunk and pieces and (not pieces[-1].endswith((b"\n", b"\r")) or pieces[-1].endswith(b"\r")):
+                carry = pieces.pop()  # an unfinished line, or a \r that may be the first half of \r\n
+            for raw in pieces:
+                number += 1
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise DataError(f"{path}:{number}: undecodable byte 0x{raw[err.start]:02x} (file must be UTF-8)"
+                                    ) from None
+                if line in ("\n", "\r", "\r\n"):
+                    held.append(line)  # trailing line breaks are not records: wait for more text
+                    continue
+                yield from held
+                held = []
+                yield line
+            if not chunk:
+                return
+
+
+_BYTE_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
 def split_lines(text: str) -> list[str]:
     """Physical lines; line terminators after the last record are not records."""
     text = text.rstrip("\r\n")
     return LINE_BREAK.split(text) if text else []
+
+
+def _without_last_break(lines: Iterator[str]) -> Iterator[str]:
+    """`lines` with the last line's break removed (the whole-text reader stripped it: same records)."""
+    previous = None
+    for line in lines:
+        if previous is not None:
+            yield previous
+        previous = line
+    if previous is not None:
+        yield previous.rstrip("\r\n")
 
 
 def _blank(values: list[str]) -> bool:
@@ -114,9 +173,8 @@ def read_delimited(
     """
     path = Path(path)
     policy = policy or BadRowPolicy()
-    text = read_text(path).rstrip("\r\n")
     # strict: a quote inside an unquoted field is an error, not a silently different value.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting,
+    reader = csv.reader(_without_last_break(read_lines(path)), delimiter=delimiter, quoting=quoting,
                         strict=quoting != csv.QUOTE_NONE)
     end = 0  # the last physical line the reader consumed
 
@@ -173,22 +231,35 @@ def read_delimited(
 def read_jsonl(path: Path, policy: BadRowPolicy | None = None) -> Iterator[tuple[int, dict]]:
     """Yield (line number, object) for each line of a JSON-lines file; a blank line is a bad row."""
     policy = policy or BadRowPolicy()
-    for idx, text in enumerate(split_lines(read_text(path))):
+    for idx, text in enumerate(line.rstrip("\r\n") for line in read_lines(path)):
         if not text.strip():
             policy.handle(f"{path}:{idx + 1}: blank line (expected a JSON object)")
             continue
         try:
-            obj = json.loads(text, parse_constant=_reject_constant)
+            obj = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
         except json.JSONDecodeError as err:
             policy.handle(f"{path}:{idx + 1}: invalid JSON ({err.msg})")
             continue
-        except ValueError as err:  # NaN / Infinity: not JSON, though Python's parser accepts them
+        except ValueError as err:  # NaN / Infinity (Python's parser accepts them), a key given twice
             policy.handle(f"{path}:{idx + 1}: invalid JSON ({err})")
+            continue
+        except RecursionError:
+            policy.handle(f"{path}:{idx + 1}: invalid JSON (nested too deeply)")
             continue
         if not isinstance(obj, dict):
             policy.handle(f"{path}:{idx + 1}: expected a JSON object, got {_json_type(obj)}")
             continue
         yield idx + 1, obj
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """`object_pairs_hook` refusing a key given twice (the last one would silently win)."""
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"field '{key}' is given twice in one object")
+        out[key] = value
+    return out
 
 
 def _reject_constant(name: str):
@@ -239,9 +310,18 @@ def require_field(row: dict, name: str, where: str, *, allow_empty: bool = False
     value = row[name]
     if not isinstance(value, str):
         raise DataError(f"{where}: field '{name}': expected a string, got {_json_type(value)} ({_short(value)})")
-    if not allow_empty and not value.strip():
-        raise DataError(f"{where}: field '{name}' is empty")
+    if not allow_empty and not _visible(value):
+        after = " after normalisation (only invisible, format or control characters)" if value.strip() else ""
+        raise DataError(f"{where}: field '{name}' is empty{after}")
     return value
+
+
+def _visible(text: str) -> bool:
+    """True if `text` holds a character a tokenizer keeps: not only whitespace, control (Cc), format (Cf:
+    zero-width spaces, joiners, BOMs) or unassigned code points."""
+    import unicodedata
+
+    return any(not ch.isspace() and unicodedata.category(ch) not in ("Cc", "Cf", "Cn") for ch in text)
 
 
 def label_text(row: dict, name: str, where: str) -> str:

@@ -3,8 +3,11 @@
 Layout of a checkpoint directory: `model.safetensors` (the method's trainable parameters and
 buffers, never the backbone) and `config.json` (method, its config, task, template, backbone
 fingerprint, metrics, the SHA-256 of the tensor file, the tensors' shapes, and the SHA-256 of the
-record itself). Each file is written to a temporary name and moved into place atomically, tensors
-first, so `config.json` is the commit record: a reader that finds it also finds the matching tensors.
+record itself). A save is one atomic step (`commit_pair`): the tensors go to `.pending/<sha256>`, then
+`config.json` (naming that hash) replaces the old record in one rename, the commit point, then the
+tensors are renamed into place; a reader that finds the record's tensors still pending reads them there.
+So a kill at any instant leaves the previous complete checkpoint or the new one, never a mix, and
+checkpoints written before this scheme (no `.pending`) read exactly as before.
 
 Verify before use: `read_checkpoint_config` checks the record against its own hash, the tensor file
 against the record's hash, and the tensor file's header against the recorded shapes before any value
@@ -23,36 +26,73 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file  # noqa: F401
 
-from infoprompt.atomic_files import atomic_write_bytes, atomic_write_json, current_umask, finite_json, make_temp  # noqa: F401
+from infoprompt.atomic_files import (  # noqa: F401
+    atomic_write_bytes,
+    atomic_write_json,
+    current_umask,
+    finite_json,
+    fsync_dir,
+    make_temp,
+)
 from infoprompt.errors import CheckpointError
 
 FORMAT_VERSION = 1
 TENSORS = "model.safetensors"
 CONFIG = "config.json"
+PENDING = ".pending"  # tensors written, their record not yet committed (see commit_pair)
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def tensor_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> bytes:
+    """A flat tensor dict serialised as safetensors (the same bytes `save_file` writes)."""
+    return save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+
+
 def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> str:
-    """Atomically save a flat tensor dict as safetensors; returns the file's SHA-256."""
-    fd, tmp = make_temp(path)
-    os.close(fd)
+    """Atomically save a flat tensor dict as safetensors; returns the file's SHA-256.
+
+    Serialised in memory and written by our own temp-and-rename, so a full disk is a plain OSError
+    (ENOSPC: one line) rather than a safetensors error, and a symlink at `path` is replaced, not followed."""
+    data = tensor_bytes(tensors, metadata)
+    atomic_write_bytes(Path(path), data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def commit_pair(folder: Path, tensor_name: str, data: bytes, record_name: str, record: dict) -> None:
+    """Replace a (tensor file, JSON record) pair so that a kill at any instant leaves a complete pair.
+
+    1. the tensors go to `folder/.pending/<sha256>.safetensors` (the old pair is untouched);
+    2. the record, naming that hash, replaces the old one in one rename: the commit point;
+    3. the pending tensors are renamed over the old tensor file.
+    A reader that finds the record's hash only in `.pending` (a kill between 2 and 3) reads it there
+    (`committed_tensor_file`), so before 2 the previous pair is read, from 2 on the new one."""
+    pending = folder / PENDING / f"{record['tensors_sha256']}.safetensors"
+    atomic_write_bytes(pending, data)
+    atomic_write_json(folder / record_name, record)
+    os.replace(pending, folder / tensor_name)
+    fsync_dir(folder)
+    for stale in (folder / PENDING).glob("*"):  # a kill between steps leaves older pending files behind
+        stale.unlink(missing_ok=True)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~current_umask())  # save_file recreates the file: set the umask's mode again
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        digest = _sha256(Path(tmp))
-        os.replace(tmp, path)
-        return digest
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        (folder / PENDING).rmdir()
+    except OSError:
+        pass
+
+
+def committed_tensor_file(folder: Path, tensor_name: str, sha256: str) -> Path:
+    """The tensor file a committed record names: in place, or still pending (see `commit_pair`)."""
+    path = folder / tensor_name
+    if path.is_file() and _sha256(path) == sha256:
+        return path
+    pending = folder / PENDING / f"{sha256}.safetensors"
+    if pending.is_file() and _sha256(pending) == sha256:
+        return pending
+    return path
 
 
 def record_digest(record: dict) -> str:
@@ -68,10 +108,12 @@ def seal_record(record: dict) -> dict:
 
 
 def save_checkpoint(directory: str | Path, method, meta: dict) -> Path:
-    """Save `method.checkpoint_state()` (its tensors and config) and `meta` (plus method name/task) atomically."""
+    """Save `method.checkpoint_state()` (its tensors and config: a residual prompt folded) and `meta` (plus method
+    name/task) as one atomic step (`commit_pair`): a kill at any instant leaves the previous checkpoint or this one,
+    loadable."""
     directory = Path(directory)
     tensors, method_config = method.checkpoint_state()
-    digest = save_tensors(directory / TENSORS, tensors, {"format": "infoprompt"})
+    data = tensor_bytes(tensors, {"format": "infoprompt"})
     record = {
         "format_version": FORMAT_VERSION,
         "method": method.method_name,
@@ -79,11 +121,11 @@ def save_checkpoint(directory: str | Path, method, meta: dict) -> Path:
         "task": method.task.to_dict(),
         "readout": method.readout,
         "backbone": {"name": method.backbone_info.name, **method.backbone_info.fingerprint()},
-        "tensors_sha256": digest,
+        "tensors_sha256": hashlib.sha256(data).hexdigest(),
         "tensor_shapes": {name: list(value.shape) for name, value in tensors.items()},
         **meta,
     }
-    atomic_write_json(directory / CONFIG, seal_record(finite_json(json.loads(json.dumps(record, default=str)))))
+    commit_pair(directory, TENSORS, data, CONFIG, seal_record(finite_json(json.loads(json.dumps(record, default=str)))))
     return directory
 
 
@@ -123,7 +165,7 @@ def _no_constant(name: str):
 def verify_tensor_file(directory: Path, record: dict) -> None:
     """The tensor file's hash matches the record, and its header's shapes match the recorded ones
     (read from the header alone, through safetensors, without loading a tensor)."""
-    path = Path(directory) / TENSORS
+    path = committed_tensor_file(Path(directory), TENSORS, record["tensors_sha256"])
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     if _sha256(path) != record["tensors_sha256"]:
@@ -141,6 +183,8 @@ def verify_tensor_file(directory: Path, record: dict) -> None:
 
 def load_tensors(directory: str | Path, expected_sha256: str | None = None) -> dict[str, torch.Tensor]:
     path = Path(directory) / TENSORS
+    if expected_sha256 is not None:
+        path = committed_tensor_file(Path(directory), TENSORS, expected_sha256)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing")
     if expected_sha256 is not None and _sha256(path) != expected_sha256:
@@ -152,6 +196,8 @@ def load_tensors(directory: str | Path, expected_sha256: str | None = None) -> d
 
 
 FINGERPRINT_KEYS = ("model_type", "hidden_size", "vocab_size", "num_layers", "embedding_digest")
+DIGEST_KEYS = {"weights_digest": "its weights are not the same (digest of every weight)",
+               "tokenizer_digest": "its tokenizer is not the same (vocabulary or special tokens)"}
 
 
 def check_backbone(record: dict, backbone) -> None:
@@ -162,11 +208,14 @@ def check_backbone(record: dict, backbone) -> None:
     if missing:
         raise CheckpointError(f"checkpoint field 'backbone.{missing[0]}' missing: the backbone fingerprint is "
                               "required to load a checkpoint")
-    for key in (*FINGERPRINT_KEYS, "family"):  # "family": recorded since backbone families; older records lack it
-        if key in saved and saved[key] != current[key]:
+    # "family": recorded since backbone families; the two digests since issue 25 (older records lack them
+    # and are checked on what they hold, the first embedding rows included)
+    for key in (*FINGERPRINT_KEYS, "family", *DIGEST_KEYS):
+        if key in saved and saved[key] != current.get(key):
+            what = DIGEST_KEYS.get(key, f"{key}={saved[key]} vs {current.get(key)}")
             raise CheckpointError(
-                f"checkpoint was trained on backbone '{saved.get('name')}' ({key}={saved[key]}), "
-                f"but the backbone given is '{backbone.name}' ({key}={current[key]})"
+                f"checkpoint was trained on backbone '{saved.get('name')}', but the backbone given ('{backbone.name}') "
+                f"differs: {what}; load it onto the backbone it was trained on"
             )
 
 

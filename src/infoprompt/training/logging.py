@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
-from infoprompt.atomic_files import json_text
+from infoprompt.atomic_files import atomic_write_bytes, json_text
 
 
 class JsonlLog:
@@ -32,8 +33,9 @@ def plot_learning_curve(log_path: Path, png_path: Path, metric: str, title: str 
                         majority: float | None = None, level: float | None = None) -> None:
     """Save `learning_curve_figure` of the run's metrics log as a PNG."""
     fig = learning_curve_figure(read_log(log_path), metric, title, majority=majority, level=level)
-    png_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png_path, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format="png")
+    atomic_write_bytes(png_path, buffer.getvalue())  # temp-and-rename: a symlink there is replaced, not written through
 
 
 def learning_curve_figure(records: list[dict], metric: str, title: str = "", *, majority: float | None = None,

@@ -27,6 +27,7 @@ from infoprompt.training.progress import progress_bar
 from infoprompt.training.resume import (
     LoopPosition,
     clear_training_state,
+    data_digests,
     has_training_state,
     load_training_state,
     save_training_state,
@@ -441,6 +442,7 @@ def fit(
     epochs = math.ceil(total_steps / batches_per_epoch) if config.max_steps else config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, total_steps))
     state_config = _state_config(config, resume_config, len(train_features), len(dev_features))
+    state_config.update(data_digests(train_features, dev_features))  # content, not only the row counts
     pos = LoopPosition()
     if resume and has_training_state(run_dir):
         pos = load_training_state(run_dir, method, optimizer, scheduler, state_config)

@@ -3,9 +3,11 @@
 A run directory's `resume/` folder holds `state.safetensors` (the method's trainable tensors,
 the optimizer's tensors, RNG states, and any run-time state a method exports, e.g. the prompt-free
 cache) and `state.json` (step counters, best metrics, scheduler state, the optimizer's scalar
-state, the training config, and the SHA-256 of the tensor file). Tensors are written first and
-the JSON last, both atomically, so `state.json` is the commit record: a `kill -9` at any moment
-leaves either the previous state or the new one, never a mix.
+state, the training config, the content digests of the training and dev examples, and the SHA-256 of
+the tensor file), sealed like a checkpoint record (`record_sha256`). A save is one atomic step
+(`checkpoint.commit_pair`: tensors pending, then the sealed `state.json` as the commit point), so a
+`kill -9` at any moment leaves either the previous state or the new one, never a mix; an edited
+`state.json` is refused as a whole.
 
 Why bit-for-bit: `--resume` promises the same final metric as an uninterrupted run with the same
 seed. That holds only if the data order, every RNG stream, the optimizer moments and the cached
@@ -15,6 +17,7 @@ are all restored, not recomputed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from dataclasses import dataclass, field
@@ -24,12 +27,21 @@ import numpy as np
 import torch
 
 from infoprompt.errors import CheckpointError, ConfigError
-from infoprompt.training.checkpoint import _sha256, atomic_write_json, load_file, save_tensors
+from infoprompt.training.checkpoint import (
+    PENDING,
+    _sha256,
+    commit_pair,
+    committed_tensor_file,
+    load_file,
+    record_digest,
+    seal_record,
+    tensor_bytes,
+)
 
 RESUME_DIR = "resume"
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: sealed (record_sha256), written by commit_pair; 1: unsealed
 
 
 @dataclass
@@ -107,17 +119,37 @@ def save_training_state(run_dir: Path, method, optimizer, scheduler, position: L
     tensors.update(optim_tensors)
     tensors.update(_rng_tensors())
     tensors.update({f"run.{k}": v for k, v in method.export_run_state().items()})
-    digest = save_tensors(folder / STATE_TENSORS, tensors, {"format": "infoprompt-resume"})
+    data = tensor_bytes(tensors, {"format": "infoprompt-resume"})
     record = {
         "version": STATE_VERSION,
-        "tensors_sha256": digest,
+        "tensors_sha256": hashlib.sha256(data).hexdigest(),
         "position": position.__dict__,
         "optimizer": optim_rest,
         "scheduler": scheduler.state_dict(),
         "rng": _python_rng(),
         "config": config,
     }
-    atomic_write_json(folder / STATE_JSON, record)
+    folder.mkdir(parents=True, exist_ok=True)
+    commit_pair(folder, STATE_TENSORS, data, STATE_JSON, seal_record(json.loads(json.dumps(record))))
+
+
+DATA_DIGESTS = ("train_sha256", "dev_sha256")
+
+
+def features_digest(features) -> str:
+    """SHA-256 of encoded examples (token ids, labels, groups): what a resumed run must train and select on.
+    Content, not counts: a training file edited in place, or swapped for another of the same size, differs."""
+    digest = hashlib.sha256()
+    for feature in features:
+        digest.update(json.dumps([list(map(int, feature.input_ids)), getattr(feature, "label", None),
+                                  getattr(feature, "group", None)], default=str).encode())
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def data_digests(train_features, dev_features) -> dict[str, str]:
+    """The resume record's content digests of the training and dev examples."""
+    return {"train_sha256": features_digest(train_features), "dev_sha256": features_digest(dev_features)}
 
 
 def has_training_state(run_dir: Path) -> bool:
@@ -129,6 +161,8 @@ def clear_training_state(run_dir: Path) -> None:
     folder = Path(run_dir) / RESUME_DIR
     for name in (STATE_JSON, STATE_TENSORS):  # the commit record first, so a half-removal reads as "none"
         (folder / name).unlink(missing_ok=True)
+    for stale in (folder / PENDING).glob("*"):
+        stale.unlink(missing_ok=True)
 
 
 def load_training_state(run_dir: Path, method, optimizer, scheduler, config: dict) -> LoopPosition:
@@ -137,18 +171,33 @@ def load_training_state(run_dir: Path, method, optimizer, scheduler, config: dic
     path = folder / STATE_JSON
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise CheckpointError(f"{path}: unreadable resume state ({err})") from None
-    if record.get("version") != STATE_VERSION:
-        raise CheckpointError(f"{path}: resume state of version {record.get('version')}, expected {STATE_VERSION}")
+    if not isinstance(record, dict) or record.get("version") not in (1, STATE_VERSION):
+        version = record.get("version") if isinstance(record, dict) else None
+        raise CheckpointError(f"{path}: resume state of version {version}, expected {STATE_VERSION}")
+    if record["version"] >= 2 and record.get("record_sha256") != record_digest(record):
+        raise CheckpointError(f"{path}: contents do not match its 'record_sha256' (edited or corrupted); "
+                              "nothing in it was used: rerun without --resume (or with --overwrite)")
+    if not isinstance(record.get("config"), dict):
+        raise CheckpointError(f"{path}: field 'config' missing or not an object")
+    saved_config = dict(record["config"])
+    for key in DATA_DIGESTS:  # states saved before the digests existed: checked on the row counts alone
+        if key not in saved_config:
+            config = {k: v for k, v in config.items() if k != key}
+    record["config"] = saved_config
     differing = sorted(k for k in set(config) | set(record["config"]) if config.get(k) != record["config"].get(k))
     if differing:
         key = differing[0]
+        if key in DATA_DIGESTS:
+            split = "training" if key == "train_sha256" else "dev"
+            raise ConfigError(f"--resume: the {split} examples differ from those {path} was saved with (content "
+                              "digest); resume on the original files or use a new --output")
         raise ConfigError(
             f"--resume: {path} was saved with {key}={record['config'].get(key)!r}, this run has {key}={config.get(key)!r}; "
             "resume with the original settings or use a new --output"
         )
-    tensor_path = folder / STATE_TENSORS
+    tensor_path = committed_tensor_file(folder, STATE_TENSORS, str(record.get("tensors_sha256")))
     if not tensor_path.is_file() or _sha256(tensor_path) != record["tensors_sha256"]:
         raise CheckpointError(f"{tensor_path}: missing, truncated or corrupted (hash differs from {STATE_JSON})")
     tensors = load_file(str(tensor_path))
