@@ -38,7 +38,8 @@ def _crash_at_step(monkeypatch, step: int) -> None:
     monkeypatch.setattr(torch.nn.Module, "__call__", counting_call)
 
 
-@pytest.mark.parametrize("method, flags", [("infoprompt", []), ("warp", []), ("warp", ["--bucket-batches", "2"])])
+@pytest.mark.parametrize("method, flags", [("infoprompt", []), ("warp", []), ("warp", ["--bucket-batches", "2"]),
+                                          ("late", []), ("idpg", ["--prompt-layer", "2"])])
 def test_crash_then_resume_matches_uninterrupted(tmp_path, capsys, monkeypatch, train_argv, method, flags):
     extra = ["--method", method, "--epochs", "3", "--save-every", "2", "--seed", "3", "--batch-size", "4", *flags]
     assert main(train_argv(tmp_path / "clean", *extra)) == 0
