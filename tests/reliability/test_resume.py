@@ -39,7 +39,8 @@ def _crash_at_step(monkeypatch, step: int) -> None:
 
 
 @pytest.mark.parametrize("method, flags", [("infoprompt", []), ("warp", []), ("warp", ["--bucket-batches", "2"]),
-                                          ("residual", ["--residual-bottleneck", "8"]), ("prompt", ["--mi-losses"])])
+                                          ("residual", ["--residual-bottleneck", "8"]), ("prompt", ["--mi-losses"]),
+                                          ("late", []), ("idpg", ["--prompt-layer", "2"])])
 def test_crash_then_resume_matches_uninterrupted(tmp_path, capsys, monkeypatch, train_argv, method, flags):
     extra = ["--method", method, "--epochs", "3", "--save-every", "2", "--seed", "3", "--batch-size", "4", *flags]
     assert main(train_argv(tmp_path / "clean", *extra)) == 0

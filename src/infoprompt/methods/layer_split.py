@@ -28,6 +28,7 @@ from infoprompt.errors import ConfigError, check_settings
 from infoprompt.families import Reading
 
 CACHE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+SLAB_BYTES = 4 * 2**20  # the cache's rows live in slabs of this size (see LowerStackCache.put)
 
 
 def prompt_layer_field(default: int | None = None):
@@ -65,10 +66,13 @@ class LowerStackCache:
     def __init__(self, budget_mb: float, dtype: str = "fp32") -> None:
         self.budget = int(budget_mb * 2**20)
         self.dtype = CACHE_DTYPES[dtype]
+        self.itemsize = torch.empty((), dtype=self.dtype).element_size()
         self._store: dict[bytes, torch.Tensor] = {}
         self.nbytes = 0
         self.hits = self.misses = self.recomputed = 0  # rows served, computed, computed again past the budget
         self._refused: set[bytes] = set()  # distinct inputs that did not fit
+        self._slabs: list[torch.Tensor] = []
+        self._used = 0  # elements used in the last slab
 
     def __len__(self) -> int:
         return len(self._store)
@@ -84,23 +88,34 @@ class LowerStackCache:
         return value
 
     def put(self, key: bytes, value: torch.Tensor) -> bool:
-        """Keep `value` (stored in the cache dtype, on its device) if it fits the budget; False if it does not."""
-        stored = value.detach().to(self.dtype).clone()
-        size = stored.numel() * stored.element_size()
+        """Keep `value` (stored in the cache dtype, on its device) if it fits the budget; False if it does not.
+
+        Rows are copied into large slabs (SLAB_BYTES each) rather than kept as one small tensor each, so that
+        hundreds of long-lived rows do not pin the allocator's small-block heap between training steps."""
+        numel = value.numel()
+        size = numel * self.itemsize
         if self.nbytes + size > self.budget:
             self._refused.add(key)
             return False
-        self._store[key] = stored
+        if not self._slabs or self._used + numel > self._slabs[-1].numel() or self._slabs[-1].device != value.device:
+            per_slab = max(numel, min(SLAB_BYTES, self.budget - self.nbytes) // self.itemsize)  # within the budget
+            self._slabs.append(torch.empty(per_slab, dtype=self.dtype, device=value.device))
+            self._used = 0
+        row = self._slabs[-1][self._used:self._used + numel].view(value.shape)
+        row.copy_(value.detach())
+        self._used += numel
+        self._store[key] = row
         self.nbytes += size
         return True
 
     def clear(self) -> None:
         self._store.clear()
         self._refused.clear()
+        self._slabs, self._used = [], 0
         self.nbytes = 0
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
-        return {key.hex(): value.cpu() for key, value in self._store.items()}
+        return {key.hex(): value.clone().cpu() for key, value in self._store.items()}
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], device: torch.device | None = None) -> None:
         self.clear()
