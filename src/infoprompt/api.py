@@ -12,6 +12,7 @@ returns logits and named losses; batches come from `Template.encode` and `collat
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -127,11 +128,17 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         return meta
 
     run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
-    if run_dir.is_dir():
+    # Under a multi-process launch only rank 0 writes the run directory, so only rank 0 locks and checks it
+    # (the other ranks would find rank 0's lock and files and refuse).
+    writer = int(os.environ.get("RANK", "0")) == 0
+    if writer and run_dir.is_dir():
         RunLock(run_dir).acquire().release()  # another process writing there: named now, before any loading
-    check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
+    if writer:
+        check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
     run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if not writer:
+        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
     with RunLock(run_dir):  # one writer per run directory (named in the refusal)
         check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
         for name in RUN_FILES:

@@ -144,5 +144,5 @@ def test_train_cli_turns_a_train_error_into_a_failed_run_with_its_one_line_messa
     (_, run_dir), = prepare([RunSpec({"method": "warp", "beta": 0.1})], tmp_path)
     outcome = execute_run(run_dir, train_cli)
     assert outcome.status == FAILED
-    assert outcome.message == "infoprompt: error: --beta do(es) not apply to method 'warp'"
+    assert outcome.message == "infoprompt: error: --beta do(es) not apply to method 'warp' without --mi-losses"
     assert rd.read_attempts(run_dir)[-1]["error"] == outcome.message

@@ -69,9 +69,10 @@ def test_score_reports_halves_and_a_collapse():
 
 @pytest.fixture
 def files(tmp_path):
-    rows = {"train.csv": 16, "dev.csv": 16}
-    for name, n in rows.items():
-        text = ["sentence,label"] + [f"{'great fun' if i % 2 else 'boring film'} {i},{i % 2}" for i in range(n)]
+    rows = {"train.csv": (16, 0), "dev.csv": (16, 100)}  # dev's rows differ from train's (else honest: false)
+    for name, (n, offset) in rows.items():
+        text = ["sentence,label"] + [f"{'great fun' if i % 2 else 'boring film'} {i + offset},{i % 2}"
+                                     for i in range(n)]
         (tmp_path / name).write_text("\n".join(text) + "\n", encoding="utf-8")
     return tmp_path
 
