@@ -80,3 +80,11 @@ def test_choose_reads_the_selection_split_never_the_reported_one(records: Path, 
     assert result["chosen"] == "prompt" and result["ranking"]["residual"]["runs"] == 6
     assert result["ranking"]["prompt"]["mean_selection_score"] == pytest.approx(1 - (0.71 + 0.81) / 2)
     assert study.main([str(records), "--choose", "prompt,nonesuch", "--out", str(tmp_path / "c.json")]) == 2
+
+
+@pytest.mark.parametrize("records, report", [("records", "report"), ("records_256", "report_256")])
+def test_the_committed_study_report_regenerates_byte_for_byte(tmp_path: Path, records: str, report: str):
+    results = ROOT / "docs/results/beyond_minilm"
+    assert study.main([str(results / records), "--out", str(tmp_path)]) == 0
+    for name in ("report.md", "summary.json"):
+        assert (tmp_path / name).read_bytes() == (results / report / name).read_bytes(), name
