@@ -3,7 +3,9 @@
 from importlib import metadata
 
 from infoprompt.api import cost_fields
+from infoprompt.config import TrainerConfig
 from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
+from infoprompt.training.loop import steps_per_epoch
 
 
 def test_package_versions_names_the_installed_torch_and_transformers():
@@ -25,7 +27,9 @@ def test_peak_memory_is_positive_and_device_memory_only_on_cuda():
 
 
 def test_cost_fields_average_seconds_over_the_epochs_run():
-    # 10 rows in batches of 4 -> 3 batches per epoch; 6 steps = 2 epochs; 3 s -> 1.5 s per epoch
-    fields = cost_fields(steps=6, train_rows=10, batch_size=4, train_seconds=3.0, device="cpu")
+    # 10 rows in batches of 4 -> 3 steps per epoch; 6 steps = 2 epochs; 3 s -> 1.5 s per epoch
+    config = TrainerConfig(batch_size=4)
+    assert steps_per_epoch(10, config) == 3 and steps_per_epoch(10, TrainerConfig(batch_size=2, grad_accum=2)) == 3
+    fields = cost_fields(steps=6, per_epoch=steps_per_epoch(10, config), train_seconds=3.0, device="cpu")
     assert fields["seconds_per_epoch"] == 1.5
     assert fields["peak_device_mb"] is None and fields["environment"]["torch"]

@@ -61,7 +61,7 @@ from infoprompt.run import (  # noqa: F401  (public)
 from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
-from infoprompt.training.loop import evaluate_features, fit, predict_logits
+from infoprompt.training.loop import evaluate_features, fit, predict_logits, steps_per_epoch
 from infoprompt.training.selection import scored, summary_fields
 from infoprompt.training.tracking import make_trackers
 
@@ -228,10 +228,10 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
                        **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
-    summary.update(headline_summary(summary, cfg, len(run.features["train"]), len(run.features["dev"]), test))
+    per_epoch = steps_per_epoch(len(run.features["train"]), trainer_config)
+    summary.update(headline_summary(summary, cfg, per_epoch, len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
-    summary.update(cost_fields(result.steps, len(run.features["train"]),
-                               trainer_config.batch_size * trainer_config.grad_accum, result.train_seconds, device))
+    summary.update(cost_fields(result.steps, per_epoch, result.train_seconds, device))
     if result.main_process and (run_dir / "config.json").is_file():
         from infoprompt.export.model_card import write_card
         from infoprompt.training.checkpoint import read_checkpoint_config
@@ -240,13 +240,12 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
     return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped, result.main_process)
 
 
-def headline_summary(summary: dict, cfg: TrainConfig, n_train: int, n_dev: int, test: dict | None) -> dict:
+def headline_summary(summary: dict, cfg: TrainConfig, per_epoch: int, n_dev: int, test: dict | None) -> dict:
     """The summary fields that name the one headline number (report/headline.py): the rows it is over, the
     steps the run planned (so an early stop is visible), `dev_metrics` (config.json's name for `dev`) and
     `headline` itself."""
     from infoprompt.report.headline import headline_fields, report_rows
 
-    per_epoch = -(-n_train // (cfg.batch_size * cfg.grad_accum))
     out = {"planned_steps": cfg.max_steps or cfg.epochs * per_epoch, "dev_metrics": summary.get("dev")}
     if test is not None:
         out["reported_rows"] = test.get("rows")
@@ -256,11 +255,10 @@ def headline_summary(summary: dict, cfg: TrainConfig, n_train: int, n_dev: int, 
     return out
 
 
-def cost_fields(steps: int, train_rows: int, batch_size: int, train_seconds: float, device: str) -> dict:
+def cost_fields(steps: int, per_epoch: int, train_seconds: float, device: str) -> dict:
     """What a run cost beside what it scored: optimizer-step seconds per epoch (averaged over the epochs it ran,
     the first included), peak memory, and the package versions that produced its numbers."""
-    batches_per_epoch = max(1, -(-train_rows // batch_size))
-    epochs_run = steps / batches_per_epoch
+    epochs_run = steps / per_epoch if per_epoch else 0
     return {"seconds_per_epoch": round(train_seconds / epochs_run, 3) if epochs_run else None,
             "peak_rss_mb": peak_rss_mb(), "peak_device_mb": peak_device_mb(device),
             "environment": package_versions()}

@@ -430,7 +430,7 @@ def fit(
     seed_everything(config.seed)
     pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
     step_rows = config.batch_size * config.grad_accum  # examples per optimizer step
-    batches_per_epoch = math.ceil(len(train_features) / step_rows)
+    batches_per_epoch = steps_per_epoch(len(train_features), config)
     params = [p for p in method.parameters() if p.requires_grad]
     groups = method.param_groups(config.lr, config.weight_decay)
     grouped = [id(p) for group in groups for p in group["params"]]
@@ -608,6 +608,11 @@ def close_at_stop(progress) -> None:
     progress.total = progress.n
     if hasattr(progress, "refresh"):
         progress.refresh()
+
+
+def steps_per_epoch(rows: int, config: TrainerConfig) -> int:
+    """Optimizer steps in one pass over `rows` training examples (each step takes batch_size × grad_accum)."""
+    return math.ceil(rows / (config.batch_size * config.grad_accum))
 
 
 def make_protocol(config: TrainerConfig, dev_features: list[Feature], metrics: list[str],
