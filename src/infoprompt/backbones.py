@@ -53,6 +53,17 @@ def smollm2_path() -> str:
 
 ALIASES = {"minilm": minilm_path, "smollm2": smollm2_path}
 
+# Backbone aliases whose weights are a public hub model (the offline package ships a copy of it).
+HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+# Aliases whose offline copy is not bit-equal to the hub model (a user loading the hub id gets other numbers).
+NOT_EXACT = {"smollm2": "our copy is the Q4_1 GGUF, dequantised; the hub id holds the full-precision weights"}
+
+
+def hub_id(backbone_name: str) -> str:
+    """The id `from_pretrained` should find the base under: the hub id of an alias, else the name as given
+    (a hub id or a local folder; never the absolute site-packages path of an alias)."""
+    return HUB_IDS.get(backbone_name, backbone_name)
+
 
 @dataclass
 class Backbone:

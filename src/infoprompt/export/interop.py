@@ -16,18 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from infoprompt.atomic_files import atomic_write_json
+from infoprompt.backbones import NOT_EXACT, hub_id
+from infoprompt.export.model_card import CARD, read_card_header, write_card
 from infoprompt.export.peft import HEAD_FILE, META_FILE
-
-# Backbone aliases whose weights are a public hub model (the offline package ships a copy of it).
-HUB_IDS = {"minilm": "sentence-transformers/all-MiniLM-L6-v2", "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct"}
-# Aliases whose offline copy is not bit-equal to the hub model (a user loading the hub id gets other numbers).
-NOT_EXACT = {"smollm2": "our copy is the Q4_1 GGUF, dequantised; the hub id holds the full-precision weights"}
-
-
-def hub_id(backbone_name: str) -> str:
-    """The id `from_pretrained` should find the base under: the hub id of an alias, else the name as given
-    (a hub id or a local folder; never the absolute site-packages path of an alias)."""
-    return HUB_IDS.get(backbone_name, backbone_name)
 
 
 def export_interop(model, output: str | Path, checkpoint: str | Path | None = None) -> Path:
@@ -102,7 +93,6 @@ def write_export_card(output: Path, checkpoint, record: dict, method) -> Path:
     """The export's README.md: the model card, with the run directory's reported score when it has one."""
     import json
 
-    from infoprompt.export.model_card import write_card
 
     meta = json.loads((Path(output) / META_FILE).read_text(encoding="utf-8"))
     exact = meta.get("mode") == "peft-exact"
@@ -114,7 +104,6 @@ def write_export_card(output: Path, checkpoint, record: dict, method) -> Path:
 
 def _run_summary(checkpoint) -> dict | None:
     """The headline fields the run directory's own README.md header recorded (None when there is none)."""
-    from infoprompt.export.model_card import CARD, read_card_header
 
     path = Path(checkpoint) / CARD if checkpoint else None
     if path is None or not path.is_file():

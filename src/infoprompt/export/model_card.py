@@ -12,7 +12,7 @@ import json
 import math
 from pathlib import Path
 
-from infoprompt.export.interop import hub_id
+from infoprompt.backbones import hub_id
 from infoprompt.report.headline import headline, headline_fields, second_line
 
 CARD = "README.md"
