@@ -89,8 +89,8 @@ def paired_against(scores: dict[tuple, float], tasks: list[str], a: str, b: str)
 
 
 def _stats(values: list[float]) -> dict:
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-            "ci95": t_interval(values), "seeds": len(values)}
+    mean, std = _mean_std(values)
+    return {"mean": mean, "std": std, "ci95": t_interval(values), "seeds": len(values)}
 
 
 def summarise(records: list[RunRecord], baseline: str) -> dict:
@@ -200,12 +200,10 @@ def write(records_dir: Path, out: Path, baseline: str) -> dict:
 
 def selection_score(record: RunRecord) -> float:
     """The run's selection-split score at its kept checkpoint (tuning data: never the reported split)."""
-    log = record.run_dir / "metrics.jsonl"
-    for line in log.read_text(encoding="utf-8").splitlines()[::-1]:
-        entry = json.loads(line)
-        if entry.get("type") == "selection":
-            return float(entry["selected"][record.primary_metric])
-    raise InfoPromptError(f"{log}: no selection record (an unfinished run?)")
+    closing = [entry for entry in record.log if entry.get("type") == "selection"]
+    if not closing:
+        raise InfoPromptError(f"{record.run_dir}: its metrics log has no selection record (an unfinished run?)")
+    return float(closing[-1]["selected"][record.primary_metric])
 
 
 def choose(records_dir: Path, candidates: list[str], setting: str) -> dict:

@@ -112,21 +112,25 @@ class RunRecord:
         return block if isinstance(block, dict) else None
 
     @cached_property
-    def evaluations(self) -> list[dict]:
-        """The metrics log's eval records, one per step (a replayed step keeps its last record); [] without a log."""
+    def log(self) -> list[dict]:
+        """Every record of the run's metrics log, in order; [] without a log."""
         path = self.run_dir / METRICS_LOG
         if not path.is_file():
             return []
-        by_step: dict[int, dict] = {}
+        entries = []
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
+                entries.append(json.loads(line))
             except json.JSONDecodeError:
                 raise DataError(f"{path}:{number}: not a JSON record") from None
-            if entry.get("type") == "eval":
-                by_step[int(entry["step"])] = entry
+        return entries
+
+    @cached_property
+    def evaluations(self) -> list[dict]:
+        """The metrics log's eval records, one per step (a replayed step keeps its last record); [] without a log."""
+        by_step = {int(entry["step"]): entry for entry in self.log if entry.get("type") == "eval"}
         return [by_step[s] for s in sorted(by_step)]
 
     def scored(self, metric: str | None = None, rule: str = DEFAULT_SCORE_RULE) -> tuple[float, str, bool]:
