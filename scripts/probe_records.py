@@ -22,6 +22,7 @@ import numpy as np
 
 from infoprompt.analysis.probe import embed, fit_probe
 from infoprompt.atomic_files import atomic_write_bytes
+from infoprompt.environment import package_versions
 from infoprompt.errors import InfoPromptError
 
 BASE = "prompt"  # the sweep's runs whose data the probe reuses
@@ -80,7 +81,7 @@ def probe_summary(spec, features: Features) -> dict:
     score = {"accuracy": cell["report_accuracy"]}
     return {
         "task": cfg.task, "method": "probe", "backbone": cfg.backbone, "seed": cfg.seed, "shots": cfg.shots,
-        "n_prompts": cfg.n_prompts, "select_on": cfg.select_on, "honest": True,
+        "n_prompts": cfg.n_prompts, "select_on": cfg.select_on, "honest": True, "environment": package_versions(),
         "probe": {"C": cell["C"], "selection_accuracy": cell["selection_accuracy"], "train_rows": len(train),
                   "selection_rows": len(select)},
         "reported": {"split": split, "selected": score, "last": score, "collapsed": cell["collapsed"],
