@@ -31,7 +31,8 @@ from typing import Any
 
 from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.errors import DataError, InfoPromptError
-from infoprompt.report.runs import METRICS_LOG, RunRecord, load_runs, varying_keys
+from infoprompt.report.runs import RunRecord, load_runs, varying_keys
+from infoprompt.rundir import METRICS_LOG, numbered_entries
 
 UNIT_KEYS = ("shots",)  # a configuration's score averages over its (shots, seed) runs
 BEGIN, END = "# >>> chosen InfoPrompt defaults", "# <<< chosen InfoPrompt defaults"
@@ -44,8 +45,7 @@ def selection_score(record: RunRecord) -> float:
                         "it has no selection-split score")
     step, metric = record.summary.get("selected_step"), record.primary_metric
     log = record.run_dir / METRICS_LOG
-    for number, line in enumerate(log.read_text(encoding="utf-8").splitlines(), 1):
-        entry = json.loads(line)
+    for number, _, entry in numbered_entries(log):  # the one JSON-lines reader, with its torn-line policy
         if entry.get("type") == "eval" and entry.get("step") == step:
             if metric not in entry.get("selection", {}):
                 raise DataError(f"{log}:{number}: eval record of step {step} has no selection-split '{metric}'")

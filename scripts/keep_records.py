@@ -17,38 +17,31 @@ same bytes; runs without a result are skipped and counted.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from infoprompt.atomic_files import atomic_write_bytes
+from infoprompt.rundir import CONFIG, RESULT, SPEC, jsonl_entries
+from infoprompt.rundir import METRICS_LOG as LOG
 
-COPIED = ("run.json", "result.json", "config.json")
-LOG = "metrics.jsonl"
+COPIED = (SPEC, RESULT, CONFIG)
 DROPPED_RECORDS = ("train",)  # one per optimizer step: large, and no report reads them
 
 
 def eval_records(log: Path) -> bytes:
-    """The log's lines minus the per-step training records, byte for byte."""
-    kept = []
-    for line in log.read_bytes().splitlines(keepends=True):
-        try:
-            kind = json.loads(line).get("type")
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            continue  # a torn last line of a killed run; finished runs have none
-        if kind not in DROPPED_RECORDS:
-            kept.append(line if line.endswith(b"\n") else line + b"\n")
-    return b"".join(kept)
+    """The log's lines minus the per-step training records, byte for byte (read by the one JSON-lines reader: a
+    torn last line of a killed run is left out, a damaged line elsewhere is a DataError naming it)."""
+    return b"".join(raw for raw, record in jsonl_entries(log) if record.get("type") not in DROPPED_RECORDS)
 
 
 def keep_records(runs_dir: Path, dest: Path) -> tuple[int, int]:
     """(runs copied, runs skipped for lack of a result)."""
     copied = skipped = 0
-    for spec in sorted(runs_dir.rglob("run.json")):
+    for spec in sorted(runs_dir.rglob(SPEC)):
         run_dir = spec.parent
         if dest.resolve() in run_dir.resolve().parents:
             continue  # DEST inside RUNS_DIR: never copy the copies
-        if not (run_dir / "result.json").is_file():
+        if not (run_dir / RESULT).is_file():
             skipped += 1
             continue
         target = dest / run_dir.relative_to(runs_dir)

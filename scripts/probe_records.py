@@ -24,6 +24,7 @@ from infoprompt.analysis.probe import embed, fit_probe
 from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.environment import package_versions
 from infoprompt.errors import InfoPromptError
+from infoprompt.rundir import RESULT, SPEC
 
 BASE = "prompt"  # the sweep's runs whose data the probe reuses
 
@@ -102,15 +103,15 @@ def write_probes(sweep_file: Path, dest: Path) -> int:
     written = 0
     for spec in specs:
         target = dest / f"{spec.name}-probe"
-        if (target / "result.json").is_file():
+        if (target / RESULT).is_file():
             continue
         features = features or Features(spec.args["backbone"])
         summary = probe_summary(spec, features)
         record = {"args": {**spec.args, "method": "probe"}, "flags": {**spec.flags, "method": "probe"},
                   "name": target.name, "format": 1}
         target.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(target / "run.json", (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
-        atomic_write_bytes(target / "result.json", (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(target / SPEC, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(target / RESULT, (json.dumps(summary, indent=2, sort_keys=True) + "\n").encode())
         print(f"{target.name}: {summary['reported']['selected']['accuracy']:.4f} on {summary['reported']['split']} "
               f"(C={summary['probe']['C']})", file=sys.stderr)
         written += 1

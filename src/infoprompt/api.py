@@ -50,6 +50,7 @@ from infoprompt.evaluation.predictions import (  # noqa: F401  (read_prediction_
 from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
+from infoprompt.report.learning_curve import plot_learning_curve
 from infoprompt.run import (  # noqa: F401  (public)
     assemble_run,
     draw_names,
@@ -58,9 +59,10 @@ from infoprompt.run import (  # noqa: F401  (public)
     resolve_lr,
     resolve_task,
 )
+from infoprompt.rundir import CONFIG, LEARNING_CURVE, METRICS_LOG, RUN_FILES
 from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.launch import check_launch
-from infoprompt.training.logging import JsonlLog, plot_learning_curve
+from infoprompt.training.logging import JsonlLog
 from infoprompt.training.loop import evaluate_features, fit, predict_logits, steps_per_epoch
 from infoprompt.training.selection import scored, summary_fields
 from infoprompt.training.tracking import make_trackers
@@ -146,9 +148,6 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
 
 
-# What a run writes at its top level (each by temp-and-rename; checked to stay inside the run directory).
-RUN_FILES = ("config.json", "model.safetensors", "metrics.jsonl", "learning_curve.png", "resume/state.json")
-
 
 def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConfig, device: str,
                wall_start: float) -> TrainResult:
@@ -179,7 +178,7 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
         trackers=make_trackers(cfg.report_to, run_dir, run_dir.name, meta["train_config"]),
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files
-        plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png", task.primary_metric,
+        plot_learning_curve(run_dir / METRICS_LOG, run_dir / LEARNING_CURVE, task.primary_metric,
                             f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}",
                             majority=(result.selection.get("dev_majority") or {}).get(task.primary_metric),
                             level=convergence_level(task.name))
@@ -223,7 +222,7 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
         summary["honest"], summary["reused_rows"] = False, reused
         print(f"infoprompt: warning: {reused}; the reported score is not held out (honest: false)", file=sys.stderr)
     if test is not None and result.main_process:
-        with contextlib.closing(JsonlLog(run_dir / "metrics.jsonl")) as log:
+        with contextlib.closing(JsonlLog(run_dir / METRICS_LOG)) as log:
             log.write({"type": "test" if final == "test" else "report", "step": result.steps,
                        **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
@@ -232,7 +231,7 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
     summary.update(headline_summary(summary, cfg, per_epoch, len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     summary.update(cost_fields(result.steps, per_epoch, result.train_seconds, device))
-    if result.main_process and (run_dir / "config.json").is_file():
+    if result.main_process and (run_dir / CONFIG).is_file():
         from infoprompt.export.model_card import write_card
         from infoprompt.training.checkpoint import read_checkpoint_config
 

@@ -14,6 +14,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from infoprompt.rundir import METRICS_LOG, RESUME_DIR, RUN_LOCK, RUN_MARKERS, STATE_JSON, TENSORS
+
 
 def current_umask() -> int:
     """The process umask (read by setting and restoring it: the only portable way)."""
@@ -113,13 +115,9 @@ def resolved(path: Path, flag: str) -> Path:
         raise ConfigError(f"{flag} {path}: cannot be resolved ({err})") from None
 
 
-# The files that make a folder a run directory (a checkpoint, its resume state, its log).
-RUN_MARKERS = ("config.json", "model.safetensors", "resume/state.json", "metrics.jsonl")
-
-
 def is_run_dir(folder: Path) -> bool:
     """True if `folder` holds an infoprompt checkpoint or training state."""
-    return (folder / "model.safetensors").is_file() or (folder / "resume" / "state.json").is_file()
+    return (folder / TENSORS).is_file() or (folder / RESUME_DIR / STATE_JSON).is_file()
 
 
 def run_dir_of(path: Path) -> Path | None:
@@ -166,7 +164,7 @@ def check_fresh_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None
 
     if resume or overwrite or not run_dir.is_dir():
         return
-    log = run_dir / "metrics.jsonl"
+    log = run_dir / METRICS_LOG
     found = [name for name in RUN_MARKERS[:3] if (run_dir / name).exists()]
     if log.exists() and log.stat().st_size > 0:
         found.append(log.name)
@@ -175,15 +173,12 @@ def check_fresh_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None
                           "--overwrite to replace it, or choose another --output")
 
 
-LOCK_NAME = ".infoprompt.lock"
-
-
 class RunLock:
     """One writer per run directory: an flock on RUN_DIR/.infoprompt.lock holding 'pid host' of its holder.
     The OS releases it when the holder dies (even by kill -9); the file is removed on a clean release."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_NAME
+        self.path = Path(run_dir) / RUN_LOCK
         self.fd: int | None = None
 
     def acquire(self) -> RunLock:

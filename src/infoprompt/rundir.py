@@ -30,6 +30,9 @@ SWEEP_LOCK = ".lock"
 ATTEMPTS = "attempts.jsonl"
 TRAIN_LOG = "train.log"
 
+# written after a run finished (and beside every export)
+MODEL_CARD = "README.md"  # the Hugging Face Hub model card
+
 # files whose presence makes a directory a run directory (refused as a fresh output without --overwrite)
 RUN_MARKERS = (CONFIG, TENSORS, f"{RESUME_DIR}/{STATE_JSON}", METRICS_LOG)
 # what a fresh training run writes (removed by --overwrite)
@@ -42,8 +45,9 @@ RUN_FILES = (CONFIG, TENSORS, METRICS_LOG, LEARNING_CURVE, f"{RESUME_DIR}/{STATE
 # naming the file and the line. Blank lines are skipped.
 
 
-def jsonl_entries(path: Path) -> list[tuple[bytes, dict]]:
-    """Each complete record of a JSON-lines file with its raw line (the line break included); [] without a file."""
+def numbered_entries(path: Path) -> list[tuple[int, bytes, dict]]:
+    """Each complete record of a JSON-lines file as (line number, raw line with its line break, record), for
+    readers whose own messages name the line; [] without a file."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -61,8 +65,13 @@ def jsonl_entries(path: Path) -> list[tuple[bytes, dict]]:
             raise DataError(f"{path}:{number}: not a JSON record") from None
         if not isinstance(record, dict):
             raise DataError(f"{path}:{number}: a log record must be a JSON object, got {type(record).__name__}")
-        entries.append((raw if raw.endswith(b"\n") else raw + b"\n", record))
+        entries.append((number, raw if raw.endswith(b"\n") else raw + b"\n", record))
     return entries
+
+
+def jsonl_entries(path: Path) -> list[tuple[bytes, dict]]:
+    """Each complete record of a JSON-lines file with its raw line (the line break included); [] without a file."""
+    return [(raw, record) for _, raw, record in numbered_entries(path)]
 
 
 def read_records(path: Path) -> list[dict]:

@@ -133,7 +133,7 @@ def test_an_early_stopped_run_resumes_as_finished(files, tiny_model_dir, tmp_pat
 
 
 def test_learning_curve_shows_a_single_evaluation_the_kept_step_and_the_majority_line():
-    from infoprompt.training.logging import learning_curve_figure
+    from infoprompt.report.learning_curve import learning_curve_figure
 
     records = [{"type": "train", "step": 1, "total": 0.7, "losses": {}, "lr": 1e-3},
                {"type": "eval", "step": 1, "metrics": {"accuracy": 0.6}},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infoprompt.training.logging import learning_curve_figure
+from infoprompt.report.learning_curve import learning_curve_figure
 from infoprompt.training.tracking import record_scalars
 
 SUB_ONLY = {"type": "eval", "step": 2, "subsample": 8, "metrics": {"accuracy": 0.5}}

@@ -11,8 +11,8 @@ import pytest
 from infoprompt.api import TrainConfig, train
 from infoprompt.cli import main
 from infoprompt.errors import ConfigError
+from infoprompt.report.learning_curve import read_log
 from infoprompt.training import tracking
-from infoprompt.training.logging import read_log
 from infoprompt.training.tracking import check_report_to, record_scalars
 
 GOOD = ["a great movie", "wonderful cast", "fun plot", "this is positive", "a wonderful film", "great fun"]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from infoprompt.backbones import hub_id
 from infoprompt.report.headline import headline, headline_fields, second_line
+from infoprompt.rundir import MODEL_CARD as CARD  # CARD: the name export.interop imports
 
-CARD = "README.md"
 SUMMARY_KEYS = ("task", "method", "reported", "select_on", "honest", "patience", "stopped_early", "selection_split",
                 "selected_step", "last_step", "dev", "planned_steps", "reported_rows", "headline")
 PROTOCOLS = {

@@ -23,8 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.errors import ConfigError, DataError
-from infoprompt.report.runs import METRICS_LOG, RunRecord, load_runs, variant_label, varying_keys
+from infoprompt.report.runs import RunRecord, load_runs, variant_label, varying_keys
+from infoprompt.rundir import METRICS_LOG
 
 __all__ = ["Curve", "MeanCurve", "collect_curves", "read_curve", "steps_to_level", "curve_auc", "mean_curve",
            "plot_mean_curves"]
@@ -209,8 +211,6 @@ def plot_mean_curves(curves: list[Curve], path: str | Path, *, title: str | None
     and the task's convergence level. Written atomically as PNG; returns the path.
     """
     from matplotlib.figure import Figure  # no pyplot: no global state, safe in threads and without a display
-
-    from infoprompt.training.checkpoint import atomic_write_bytes
 
     if not curves:
         raise ConfigError("plot_mean_curves: no curves to plot")

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from infoprompt.errors import DataError
+from infoprompt.rundir import CONFIG, RESULT, SPEC, read_metrics
 
-RESULT, SPEC, CHECKPOINT_CONFIG, METRICS_LOG = "result.json", "run.json", "config.json", "metrics.jsonl"
 SCORE_RULES = ("selected", "last", "best-dev")
 DEFAULT_SCORE_RULE = "selected"
 # Flags that never make two runs different conditions: where/how a run executed, not what it did.
@@ -89,7 +89,7 @@ class RunRecord:
     def primary_metric(self) -> str:
         if self.metric_override:
             return self.metric_override
-        config = self.run_dir / CHECKPOINT_CONFIG
+        config = self.run_dir / CONFIG
         if config.is_file():
             try:
                 metric = json.loads(config.read_text(encoding="utf-8")).get("task", {}).get("primary_metric")
@@ -113,19 +113,9 @@ class RunRecord:
 
     @cached_property
     def log(self) -> list[dict]:
-        """Every record of the run's metrics log, in order; [] without a log."""
-        path = self.run_dir / METRICS_LOG
-        if not path.is_file():
-            return []
-        entries = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise DataError(f"{path}:{number}: not a JSON record") from None
-        return entries
+        """Every record of the run's metrics log, in order; [] without a log (the one reader, `rundir.read_metrics`:
+        a torn last line is skipped, a damaged line elsewhere is a DataError naming it)."""
+        return read_metrics(self.run_dir)
 
     @cached_property
     def evaluations(self) -> list[dict]:

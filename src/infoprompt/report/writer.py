@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.report.curves import plot_mean_curves, read_curve
 from infoprompt.report.runs import DEFAULT_SCORE_RULE, load_runs, variant_label, variant_sort_key, varying_keys
 from infoprompt.report.tables import (
@@ -101,8 +102,6 @@ def _curve_groups(records) -> dict[str, tuple[str, list]]:
 
 def write_report(runs_dir: str | Path, out: str | Path | None = None, *, metric: str | None = None,
                  re_tasks=DEFAULT_RE_TASKS, rule: str = DEFAULT_SCORE_RULE, plots: bool = True) -> Report:
-    from infoprompt.training.checkpoint import atomic_write_bytes  # lazy: it loads torch
-
     out = Path(out) if out else Path(runs_dir) / "report"
     out.mkdir(parents=True, exist_ok=True)
     report = build_report(runs_dir, metric=metric, re_tasks=re_tasks, rule=rule)

@@ -24,15 +24,12 @@ from filelock import FileLock, Timeout
 
 from infoprompt.atomic_files import atomic_write_json, json_text
 from infoprompt.errors import ConfigError
+from infoprompt.rundir import ATTEMPTS, RESULT, SPEC, SWEEP_LOCK, read_records
+from infoprompt.rundir import TRAIN_LOG as LOG  # the name the sweep's runners use
 from infoprompt.sweep.grid import HASH_CHARS, RunSpec
 
-SPEC = "run.json"
-RESULT = "result.json"
-LOCK = ".lock"
-ATTEMPTS = "attempts.jsonl"
-LOG = "train.log"
-
-__all__ = ["SPEC", "RESULT", "LOCK", "ATTEMPTS", "LOG", "Timeout", "existing_run_dirs", "find_run_dir",
+# The file names are infoprompt.rundir's; SPEC, RESULT, ATTEMPTS and LOG are re-exported for the sweep's modules.
+__all__ = ["SPEC", "RESULT", "ATTEMPTS", "LOG", "Timeout", "existing_run_dirs", "find_run_dir",
            "prepare_run_dir", "read_spec", "read_result", "is_finished", "atomic_write_json", "run_lock",
            "read_attempts", "append_attempt", "run_state"]
 
@@ -106,25 +103,15 @@ def run_lock(run_dir: Path, wait: bool) -> FileLock:
     timeout = -1 if wait else 0
     try:
         # Fail closed where the filesystem has no flock: a soft lock would not be released by a crash.
-        return FileLock(run_dir / LOCK, timeout=timeout, fallback_to_soft=False)
+        return FileLock(run_dir / SWEEP_LOCK, timeout=timeout, fallback_to_soft=False)
     except TypeError:  # filelock < 3.21 has no soft fallback to turn off
-        return FileLock(run_dir / LOCK, timeout=timeout)
+        return FileLock(run_dir / SWEEP_LOCK, timeout=timeout)
 
 
 def read_attempts(run_dir: Path) -> list[dict]:
-    """The attempts log; a torn last line (a kill mid-write) is skipped, as it is only a log."""
-    path = run_dir / ATTEMPTS
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict):
-            records.append(record)
-    return records
+    """The attempts log, read by the one JSON-lines reader: a torn last line (a kill mid-write) is skipped, a
+    damaged line elsewhere is a DataError naming it."""
+    return read_records(run_dir / ATTEMPTS)
 
 
 def append_attempt(run_dir: Path, event: str, **fields) -> None:
