@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
     from infoprompt.methods import build_method, method_classes
     from infoprompt.prompting.template import collate
-    from infoprompt.training.loop import TrainerConfig, train_step
+    from infoprompt.training.config import TrainerConfig
+    from infoprompt.training.steps import train_step
 
     task = get_task(args.task)
     examples = sample_few_shot(load_split(task, "train", resolve_data_dir(args.data_dir)), args.shots, args.seed)
