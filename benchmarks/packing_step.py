@@ -3,7 +3,7 @@
     python benchmarks/packing_step.py --data-dir ../shared/data [--method prompt] [--shots 256] [--repeats 5]
 
 One epoch of the run's own batches (the seeded few-shot draw, shuffled as `fit` shuffles epoch 0),
-each timed as `training.loop.train_step` (forward + backward + clipping + AdamW), once with
+each timed as `training.steps.train_step` (forward + backward + clipping + AdamW), once with
 `--packing off` and once with `auto`, interleaved `--repeats` times so that machine noise hits both.
 Prints the real and padded token counts, min and median seconds per epoch, and their ratio.
 """

@@ -4,7 +4,7 @@ Both sides receive the same token ids: each row is a run of `length − specials
 from SST-2's training sentences (or a fixed corpus without data), wrapped in the tokenizer's
 special tokens; our template then adds its prompt slots and mask, peft its virtual tokens. A step
 is forward + backward + gradient clipping at 1.0 + AdamW, on a batch already on the device.
-Ours runs `training.loop.train_step`, the very function `fit` runs. peft runs the way its
+Ours runs `training.steps.train_step`, the very function `fit` runs. peft runs the way its
 documentation trains it: `AutoModelForSequenceClassification` + `get_peft_model`, in train mode
 (the Trainer calls `model.train()`, so the backbone's dropout is active, as in the end-to-end run).
 """

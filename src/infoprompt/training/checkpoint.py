@@ -131,7 +131,7 @@ def read_checkpoint_config(directory: str | Path) -> dict:
     directory = Path(directory)
     path = directory / CONFIG
     if directory.exists() and not directory.is_dir():
-        raise CheckpointError(f"{directory}: is a file; a checkpoint is a directory (config.json, model.safetensors)")
+        raise CheckpointError(f"{directory}: is a file; a checkpoint is a directory ({CONFIG}, {TENSORS})")
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: checkpoint directory not found")
     if not path.is_file():
