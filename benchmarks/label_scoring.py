@@ -22,7 +22,7 @@ from infoprompt.backbones import load_backbone
 from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
 from infoprompt.evaluation.metrics import compute_metrics
 from infoprompt.methods import build_method
-from infoprompt.training.loop import predict_logits
+from infoprompt.training.inference import predict_logits
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ def tensor_account(method, batches, optimizer, params, config, device) -> dict:
     (parameters, gradients and AdamW's two moments) and late's lower-stack cache; their sum is `total`."""
     import torch
 
-    from infoprompt.training.loop import train_step
+    from infoprompt.training.steps import train_step
 
     frozen = {p.untyped_storage().data_ptr() for p in method.parameters()}
     step: dict[int, int] = {}
@@ -70,7 +70,8 @@ def worker(args: argparse.Namespace) -> dict:
     from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
     from infoprompt.methods import build_method, method_classes
     from infoprompt.prompting.template import collate
-    from infoprompt.training.loop import TrainerConfig, train_step
+    from infoprompt.training.config import TrainerConfig
+    from infoprompt.training.steps import train_step
 
     device = torch.device(args.device)
     task = get_task(args.task)

@@ -3,7 +3,7 @@
     python benchmarks/packing_step.py --data-dir ../shared/data [--method prompt] [--shots 256] [--repeats 5]
 
 One epoch of the run's own batches (the seeded few-shot draw, shuffled as `fit` shuffles epoch 0),
-each timed as `training.loop.train_step` (forward + backward + clipping + AdamW), once with
+each timed as `training.steps.train_step` (forward + backward + clipping + AdamW), once with
 `--packing off` and once with `auto`, interleaved `--repeats` times so that machine noise hits both.
 Prints the real and padded token counts, min and median seconds per epoch, and their ratio.
 """
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
     from infoprompt.methods import build_method, method_classes
     from infoprompt.prompting.template import collate
-    from infoprompt.training.loop import TrainerConfig, train_step
+    from infoprompt.training.config import TrainerConfig
+    from infoprompt.training.steps import train_step
 
     task = get_task(args.task)
     examples = sample_few_shot(load_split(task, "train", resolve_data_dir(args.data_dir)), args.shots, args.seed)

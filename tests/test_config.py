@@ -12,7 +12,6 @@ import pytest
 
 from infoprompt.config import (
     TrainConfig,
-    TrainerConfig,
     method_settings,
     resolve_device,
     setting_of,
@@ -20,6 +19,7 @@ from infoprompt.config import (
     train_settings,
 )
 from infoprompt.errors import ConfigError
+from infoprompt.training.config import TrainerConfig
 
 
 def test_api_train_config_is_the_schema_class():

@@ -3,9 +3,9 @@
 from importlib import metadata
 
 from infoprompt.api import cost_fields
-from infoprompt.config import TrainerConfig
 from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
-from infoprompt.training.loop import steps_per_epoch
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.state import steps_per_epoch
 
 
 def test_package_versions_names_the_installed_torch_and_transformers():

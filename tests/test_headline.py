@@ -8,8 +8,7 @@ from infoprompt.api import TrainConfig, train
 from infoprompt.cli import describe_result
 from infoprompt.export.model_card import read_card_header
 from infoprompt.testing import CORPUS
-from infoprompt.training.loop import close_at_stop
-from infoprompt.training.progress import LineProgress
+from infoprompt.training.progress import LineProgress, close_at_stop
 
 
 def _rows(n: int, offset: int = 0) -> list[dict]:

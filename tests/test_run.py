@@ -121,7 +121,7 @@ def test_a_checkpoint_is_rebuilt_by_the_assembly_with_its_stored_record(warp_run
         return real(*args, **kwargs)
 
     monkeypatch.setattr(run_module, "assemble_run", assemble)
-    from infoprompt.training.checkpoint import load_checkpoint
+    from infoprompt.testing import load_checkpoint
 
     method, record = load_checkpoint(warp_run, tiny)
     assert calls == [warp_run]

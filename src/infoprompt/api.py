@@ -24,7 +24,7 @@ import torch
 
 from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, check_output_dir
 from infoprompt.backbones import Backbone
-from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
+from infoprompt.config import TrainConfig, resolve_device
 from infoprompt.data.example import Example
 from infoprompt.data.frames import (
     frame_examples,
@@ -61,10 +61,13 @@ from infoprompt.run import (  # noqa: F401  (public)
 )
 from infoprompt.rundir import CONFIG, LEARNING_CURVE, METRICS_LOG, RUN_FILES
 from infoprompt.training.checkpoint import save_checkpoint
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.inference import evaluate_features, predict_logits
 from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog
-from infoprompt.training.loop import evaluate_features, fit, predict_logits, steps_per_epoch
+from infoprompt.training.loop import fit
 from infoprompt.training.selection import scored, summary_fields
+from infoprompt.training.state import steps_per_epoch
 from infoprompt.training.tracking import make_trackers
 
 # Fields that may differ between a run and its resumption without changing its numbers.

@@ -8,8 +8,9 @@ Method options (beta, gamma, lora_r, ...) are the fields of the method config da
 (`infoprompt.methods.*Config`); `method_settings()` turns them into the same kind of settings, so a
 field added to a method is a flag, a sweep key and a checked API option at once.
 
-The training loop's own settings are the `TrainerConfig` base class below: `TrainConfig` extends it,
-and the API derives the loop's config from a run's config field by field (`TrainerConfig.of`).
+The training loop's own settings are the `TrainerConfig` base class (`infoprompt.training.config`, with
+`resolve_device`): `TrainConfig` extends it, and the API derives the loop's config from a run's config
+field by field (`TrainerConfig.of`).
 
 This module imports neither torch nor transformers at import time (the CLI's `--help` stays fast);
 checks that need them (methods, devices, the backbone's length limit) import them when they run.
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -27,9 +27,9 @@ from typing import Any
 
 from infoprompt.errors import ConfigError
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
+from infoprompt.training.config import TrainerConfig, resolve_device  # noqa: F401  (resolve_device: public here too)
 
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _tasks() -> tuple:
@@ -45,12 +45,6 @@ def _methods() -> tuple:
     return tuple(sorted(_METHODS))
 
 
-def _select_on() -> tuple:
-    from infoprompt.training.selection import SELECT_ON
-
-    return SELECT_ON
-
-
 def _readouts() -> tuple:
     from infoprompt.families import FAMILIES  # every family's readouts (each run checks its own family's)
 
@@ -61,76 +55,6 @@ def _packing_modes() -> tuple:
     from infoprompt.packing import PACKING_MODES
 
     return PACKING_MODES
-
-
-@dataclass
-class TrainerConfig:
-    """The training loop's settings (the loop knows nothing else about a run)."""
-
-    epochs: int = setting(30, "passes over the training set", min=1, max=1_000_000)
-    batch_size: int = setting(8, "training examples per forward pass (per optimizer step unless --grad-accum)",
-                              min=1, max=1_000_000)
-    grad_accum: int = setting(1, "accumulate the gradients of N batches before each optimizer step (an effective "
-                                 "batch of N x --batch-size examples, in N forwards)", min=1, max=1_000_000)
-    max_steps: int | None = setting(None, "stop after exactly N optimizer steps (replaces --epochs)", min=1,
-                                    max=INT_MAX, default_text="--epochs passes")
-    lr: float | None = setting(None, "learning rate", above=0, max=1e3,
-                               default_text="the method's own: 1e-3 for prompt methods, lower for fine-tuning")
-    weight_decay: float = setting(0.0, "AdamW/Adafactor weight decay", min=0, max=1e3)
-    schedule: str = setting("constant", "learning-rate schedule (linear: decay to 0 at the last step)",
-                            choices=("constant", "linear"))
-    warmup_ratio: float = setting(0.0, "fraction of the steps spent warming the learning rate up from 0",
-                                  min=0, below=1)
-    max_grad_norm: float | None = setting(1.0, "clip the gradient norm to this (none: no clipping)", above=0,
-                                          max=1e9)
-    eval_every: int | None = setting(None, "evaluate every N steps", min=1, group="evaluation",
-                                     default_text="once per epoch")
-    eval_batch_size: int = setting(64, "examples per evaluation batch", min=1, max=1_000_000, group="evaluation")
-    eval_subsample: int | None = setting(
-        None, "score in-training evaluations on a fixed seeded subset of N dev examples (the final and the "
-              "selected checkpoint's scores always use the full dev split)", min=2, group="evaluation",
-        default_text="the full dev split")
-    save_every: int | None = setting(200, "steps between resume-state saves (also saved after every evaluation)",
-                                     min=1, group="run")
-    seed: int = setting(0, "seed of the few-shot draw, the initial values and the data order", min=0, max=SEED_MAX)
-    progress: bool = setting(True, "progress bars", cli=False)
-    device: str = setting("auto", "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps", group="run")
-    precision: str = setting("fp32", "bf16: autocast around every forward (weights and optimizer stay fp32)",
-                             choices=("fp32", "bf16"), group="run")
-    compile: bool = setting(False, "torch.compile the backbone (docs/performance.md says when it pays)", group="run")
-    optimizer: str = setting("adamw", "adafactor: XPrompt's settings (constant lr, no relative step/scaling)",
-                             choices=("adamw", "adafactor"))
-    select_on: str = setting(
-        "dev-split", "which split picks the kept checkpoint; the reported score never chose itself: dev-split (a "
-                     "seeded half of dev selects, the other half is reported), test (dev selects, the labelled test "
-                     "split is reported), few-shot (LM-BFF: a seeded dev draw of k per class from the training pool, "
-                     "disjoint from the training draw, selects; the full test split, else the full dev split, is "
-                     "reported; needs --shots-per-class or --official-draw), last (no selection), dev (legacy, "
-                     "optimistic: dev selects and is reported)",
-        choices=_select_on, group="evaluation")
-    patience: int | None = setting(None, "stop after N evaluations without improvement on the selection split "
-                                         "(0 = never; not with --select-on last)", min=0, group="evaluation",
-                                   default_text="5, or 0 under --select-on last")
-    bucket_batches: int = setting(0, "length-bucketed training batches: sort windows of N batches by length "
-                                     "(faster; changes which examples share a batch; 0 = plain shuffle)",
-                                  min=0, max=1_000_000)
-
-    def __post_init__(self) -> None:
-        check_fields(self)
-        if not DEVICE_PATTERN.match(self.device):
-            raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{self.device}'")
-        from infoprompt.training.selection import resolve_patience
-
-        resolve_patience(self.select_on, self.patience)  # --patience needs a selection split
-
-    def validate(self) -> None:
-        """Re-check every field (after a caller changed one in place)."""
-        self.__post_init__()
-
-    @classmethod
-    def of(cls, cfg: TrainerConfig, **overrides: Any) -> TrainerConfig:
-        """The loop's part of a run's config (`TrainConfig` extends this class), field by field."""
-        return cls(**{**{f.name: getattr(cfg, f.name) for f in fields(cls)}, **overrides})
 
 
 @dataclass
@@ -340,27 +264,6 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
 
 
 # --- the environment: devices and backbone limits ---------------------------------------------------
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> cuda, then mps, then cpu; an explicit device must exist here (else a one-line ConfigError)."""
-    if not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{name}'")
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if name.startswith("cuda"):
-        if not cuda:
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device auto or cpu)")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if name == "mps" and not mps:
-        raise ConfigError("--device mps: MPS is not available on this machine (use --device auto or cpu)")
-    return name
 
 
 @lru_cache(maxsize=64)

@@ -102,3 +102,14 @@ def tiny_family_backbone(key: str, bert_tokenizer, roberta_tokenizer, seed: int 
     if key == "t5":
         return load_backbone("tiny-t5", model=tiny_t5(roberta_tokenizer, seed), tokenizer=roberta_tokenizer)
     raise ValueError(f"unknown tiny family '{key}' (choose from {TINY_FAMILIES})")
+
+
+def load_checkpoint(directory, backbone=None):
+    """Rebuild the method from a checkpoint: returns (method, record). Loads the backbone if not given.
+
+    For tests: the rebuild is the run assembly's (`infoprompt.run.assemble_run`), the path that trained it
+    and that `infoprompt.api.load` takes; `training.checkpoint` only verifies and copies tensors."""
+    from infoprompt.run import assemble_run
+
+    run = assemble_run(checkpoint=directory, backbone=backbone, splits=())
+    return run.method, run.record

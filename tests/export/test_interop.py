@@ -20,7 +20,7 @@ from infoprompt.export.peft import META_FILE
 from infoprompt.methods import build_method
 from infoprompt.testing import tiny_llama
 from infoprompt.training.checkpoint import save_checkpoint
-from infoprompt.training.loop import predict_logits
+from infoprompt.training.inference import predict_logits
 
 peft = pytest.importorskip("peft")
 

@@ -11,8 +11,11 @@ from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import collate
-from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
+from infoprompt.testing import load_checkpoint
+from infoprompt.training.checkpoint import save_checkpoint
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.steps import train_step
 
 
 def build(backbone, toy, name="prompt", **options):

@@ -7,7 +7,9 @@ from infoprompt.backbones import load_backbone
 from infoprompt.data.tasks import get_task, load_split
 from infoprompt.methods import build_method
 from infoprompt.prompting.template import collate
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.steps import train_step
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from infoprompt.api import load
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
 from infoprompt.methods import build_method
-from infoprompt.training.loop import predict_logits
+from infoprompt.training.inference import predict_logits
 
 transformers = pytest.importorskip("transformers")
 from infoprompt.integrations.transformers import (  # noqa: E402

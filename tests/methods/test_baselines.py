@@ -13,8 +13,8 @@ from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method, list_methods
 from infoprompt.prompting.template import Template, collate
-from infoprompt.testing import make_tiny_backbone
-from infoprompt.training.checkpoint import load_checkpoint, save_checkpoint
+from infoprompt.testing import load_checkpoint, make_tiny_backbone
+from infoprompt.training.checkpoint import save_checkpoint
 
 BASELINES = ["finetune", "adapter", "lora", "bitfit", "prefix"]
 PAIRS = [Example("one two three", "three two one", label=0), Example("hello world", "hello world", label=1),

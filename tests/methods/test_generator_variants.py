@@ -9,7 +9,8 @@ from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method
 from infoprompt.prompting.template import Template, collate
-from infoprompt.training.loop import TrainerConfig, make_optimizer
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
 
 EXAMPLES = [Example("a great movie", label=1), Example("a terrible film , boring and long", label=0),
             Example("the plot is thin but fun", label=1), Example("boring", label=0)]

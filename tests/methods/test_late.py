@@ -17,7 +17,9 @@ from infoprompt.methods import build_method
 from infoprompt.prompting.template import collate
 from infoprompt.readout import read_out
 from infoprompt.testing import make_tiny_backbone, tiny_family_backbone
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.steps import train_step
 
 EXAMPLES = [Example("a great movie with a wonderful cast", label=1), Example("a terrible film , boring", label=0),
             Example("fun", label=1)]

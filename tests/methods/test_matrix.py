@@ -20,7 +20,9 @@ from infoprompt.prompting.template import collate
 from infoprompt.pruning import importance_scores
 from infoprompt.testing import TINY_FAMILIES, tiny_family_backbone
 from infoprompt.training.checkpoint import load_tensors, save_checkpoint
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.steps import train_step
 
 METHODS = {
     "prompt": {}, "residual": {"residual_bottleneck": 8}, "residual-mi": {"residual_bottleneck": 8, "mi_losses": True},

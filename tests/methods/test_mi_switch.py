@@ -13,7 +13,9 @@ from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
 from infoprompt.methods import build_method
 from infoprompt.prompting.template import collate
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.steps import train_step
 
 EXAMPLES = [Example("a great movie", label=1), Example("a terrible film , boring and long", label=0),
             Example("the plot is thin but fun", label=1), Example("boring", label=0)]

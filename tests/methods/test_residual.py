@@ -16,8 +16,11 @@ from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method
 from infoprompt.prompting.template import collate
 from infoprompt.training.checkpoint import load_tensors, read_checkpoint_config, save_checkpoint
-from infoprompt.training.loop import TrainerConfig, make_optimizer, train_step
-from infoprompt.training.resume import LoopPosition, load_training_state, save_training_state
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.optim import make_optimizer
+from infoprompt.training.resume import load_training_state, save_training_state
+from infoprompt.training.state import LoopPosition
+from infoprompt.training.steps import train_step
 
 EXAMPLES = [Example("a great movie", label=1), Example("a terrible film , boring and long", label=0),
             Example("the plot is thin but fun", label=1), Example("boring", label=0)]

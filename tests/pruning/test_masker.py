@@ -13,7 +13,7 @@ from infoprompt.pruning import attach_masker, prompt_parameter_counts, target_co
 from infoprompt.pruning.masker import PromptMasker, piece_sizes
 from infoprompt.pruning.schedule import lowest, parse_ratios, ratio_path
 from infoprompt.training.checkpoint import save_checkpoint
-from infoprompt.training.loop import predict_logits
+from infoprompt.training.inference import predict_logits
 
 
 def test_piece_sizes_cover_every_dimension_once():

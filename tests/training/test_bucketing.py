@@ -7,7 +7,8 @@ import random
 import pytest
 
 from infoprompt.errors import ConfigError
-from infoprompt.training.loop import TrainerConfig, bucketed_order, epoch_order
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.steps import bucketed_order, epoch_order
 
 
 def _padding(order: list[int], lengths: list[int], batch: int) -> float:

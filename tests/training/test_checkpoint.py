@@ -10,8 +10,8 @@ from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
 from infoprompt.errors import CheckpointError, InfoPromptError
 from infoprompt.methods import build_method
-from infoprompt.testing import make_tiny_backbone
-from infoprompt.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint, seal_record
+from infoprompt.testing import load_checkpoint, make_tiny_backbone
+from infoprompt.training.checkpoint import read_checkpoint_config, save_checkpoint, seal_record
 
 META = {"template": {"max_length": 64, "layout": "warp"}, "eval_batch_size": 4}
 TEXTS = [Example("a great movie"), Example("boring and long"), Example("fun")]
@@ -32,7 +32,7 @@ def test_round_trip_reproduces_logits_exactly(tmp_path, tiny_bert, name):
     save_checkpoint(tmp_path, method, META)
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
     model = load(tmp_path, backbone=tiny_bert)
-    from infoprompt.training.loop import predict_logits
+    from infoprompt.training.inference import predict_logits
 
     features = model.template.encode(TEXTS)
     assert torch.equal(predict_logits(method, features, 4), predict_logits(model.method, features, 4))

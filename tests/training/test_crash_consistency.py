@@ -16,9 +16,10 @@ import torch
 from infoprompt.data.tasks import get_task
 from infoprompt.errors import CheckpointError
 from infoprompt.methods import build_method
-from infoprompt.testing import make_tiny_backbone
-from infoprompt.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint, seal_record
-from infoprompt.training.resume import LoopPosition, load_training_state, save_training_state
+from infoprompt.testing import load_checkpoint, make_tiny_backbone
+from infoprompt.training.checkpoint import read_checkpoint_config, save_checkpoint, seal_record
+from infoprompt.training.resume import load_training_state, save_training_state
+from infoprompt.training.state import LoopPosition
 
 META = {"template": {"max_length": 64, "layout": "warp"}, "eval_batch_size": 4}
 

@@ -14,7 +14,7 @@ import torch
 from infoprompt.cli import main
 from infoprompt.testing import make_tiny_backbone
 from infoprompt.training.checkpoint import TENSORS, load_file
-from infoprompt.training.loop import GradientSync, shard_rows
+from infoprompt.training.distributed import GradientSync, shard_rows
 
 
 @pytest.mark.parametrize("rows,world", [(list(range(8)), 2), (list(range(7)), 2), (list(range(5)), 3), ([4], 2)])
@@ -50,7 +50,7 @@ def test_reduce_weights_gradients_and_keeps_unused_parameters_gradient_free(sing
 
 
 def test_reduce_raises_on_every_rank_when_a_loss_is_not_finite(single_rank_group):
-    from infoprompt.training.loop import NonFiniteLoss
+    from infoprompt.training.steps import NonFiniteLoss
 
     p = torch.nn.Parameter(torch.ones(1))
     with pytest.raises(NonFiniteLoss):

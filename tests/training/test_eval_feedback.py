@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from infoprompt.training.loop import eval_subset
+from infoprompt.training.evaluator import eval_subset
 from infoprompt.training.progress import LineProgress, progress_bar
 
 
@@ -89,10 +89,10 @@ def test_evaluate_and_predict_of_a_checkpoint_show_progress_when_asked(tmp_path,
                       output=str(tmp_path / "run"), progress=False, device="cpu", max_length=32, patience=0,
                       select_on="last")
     train(cfg, backbone=tiny_bert)
-    from infoprompt.training import loop
+    from infoprompt.training import inference
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    monkeypatch.setattr(loop, "progress_bar", lambda *a, **k: progress_bar(*a, **k, interval=0.0))  # no 30 s wait
+    monkeypatch.setattr(inference, "progress_bar", lambda *a, **k: progress_bar(*a, **k, interval=0.0))  # no 30 s wait
     capsys.readouterr()
     quiet = evaluate(tmp_path / "run", backbone=tiny_bert)
     assert capsys.readouterr().err == ""

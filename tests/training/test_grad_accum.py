@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from infoprompt.api import TrainConfig, train
-from infoprompt.config import TrainerConfig
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import get_task
 from infoprompt.errors import ConfigError
 from infoprompt.methods import build_method
 from infoprompt.testing import CORPUS
-from infoprompt.training.loop import fit, micro_batches
+from infoprompt.training.config import TrainerConfig
+from infoprompt.training.loop import fit
+from infoprompt.training.steps import micro_batches
 
 
 def _fit(tmp_path, backbone, name: str, **trainer):

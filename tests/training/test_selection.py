@@ -8,7 +8,7 @@ import pytest
 
 from infoprompt.cli import main
 from infoprompt.errors import ConfigError
-from infoprompt.training.loop import TrainerConfig
+from infoprompt.training.config import TrainerConfig
 from infoprompt.training.selection import Protocol, resolve_patience, split_dev
 
 LABELS = [0] * 30 + [1] * 10

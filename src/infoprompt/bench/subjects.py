@@ -4,7 +4,7 @@ Both sides receive the same token ids: each row is a run of `length − specials
 from SST-2's training sentences (or a fixed corpus without data), wrapped in the tokenizer's
 special tokens; our template then adds its prompt slots and mask, peft its virtual tokens. A step
 is forward + backward + gradient clipping at 1.0 + AdamW, on a batch already on the device.
-Ours runs `training.loop.train_step`, the very function `fit` runs. peft runs the way its
+Ours runs `training.steps.train_step`, the very function `fit` runs. peft runs the way its
 documentation trains it: `AutoModelForSequenceClassification` + `get_peft_model`, in train mode
 (the Trainer calls `model.train()`, so the backbone's dropout is active, as in the end-to-end run).
 """
@@ -81,7 +81,7 @@ class OurMethod:
     def __init__(self, spec: Spec):
         from infoprompt.api import TrainConfig
         from infoprompt.run import assemble_run, resolve_lr
-        from infoprompt.training.loop import TrainerConfig
+        from infoprompt.training.config import TrainerConfig
 
         self.spec, self.device = spec, torch.device(spec.device)
         cfg = TrainConfig(task="sst2", method=spec.name, backbone=spec.backbone, n_prompts=spec.n_prompts,
@@ -109,16 +109,16 @@ class OurMethod:
         return self._template(512).specials.count(pair=False)
 
     def make_batch(self, rows: list[list[int]], labels: list[int]) -> dict:
+        from infoprompt.prompting.batches import to_device
         from infoprompt.prompting.template import collate
-        from infoprompt.training.loop import _to_device
 
         length = len(rows[0]) + self.specials() + self.method.config.n_prompts + 1
         template = self._template(length)
         features = [template.encode_ids(row, None, label) for row, label in zip(rows, labels)]
-        return _to_device(collate(features, template.pad_id), self.device)
+        return to_device(collate(features, template.pad_id), self.device)
 
     def step(self, batch: dict) -> None:
-        from infoprompt.training.loop import train_step
+        from infoprompt.training.steps import train_step
 
         train_step(self.method, batch, self.optimizer, self.params, self.config)
         self.steps_done += 1
@@ -127,7 +127,7 @@ class OurMethod:
         return self._template(128).encode(examples)
 
     def evaluate(self, prepared) -> None:
-        from infoprompt.training.loop import predict_logits
+        from infoprompt.training.inference import predict_logits
 
         predict_logits(self.method, prepared, self.spec.eval_batch_size, self.device, self.spec.precision)
 
@@ -180,7 +180,8 @@ class PeftModel:
         return {k: v.to(self.device) for k, v in batch.items()}
 
     def step(self, batch: dict) -> None:
-        from infoprompt.training.loop import NonFiniteLoss, autocast
+        from infoprompt.training.inference import autocast
+        from infoprompt.training.steps import NonFiniteLoss
 
         with autocast(self.device, self.spec.precision):
             loss = self.model(**batch).loss
@@ -203,7 +204,7 @@ class PeftModel:
 
     def evaluate(self, prepared) -> None:
         """The Trainer's evaluation loop, reduced to its work: collate in order, no_grad forward."""
-        from infoprompt.training.loop import autocast
+        from infoprompt.training.inference import autocast
 
         chunks, collator = prepared
         self.model.eval()

@@ -21,7 +21,7 @@ import torch
 from infoprompt.bench.floor import count_flops
 from infoprompt.bench.memory import PeakMemory
 from infoprompt.bench.subjects import Spec, build_subject, dev_examples, source_texts, text_rows
-from infoprompt.training.loop import NonFiniteLoss
+from infoprompt.training.steps import NonFiniteLoss
 
 
 def _timed(fn, device: torch.device) -> float:

@@ -14,8 +14,8 @@ import torch
 
 from infoprompt.evaluation.metrics import compute_metrics
 from infoprompt.generative.scoring import left_align
+from infoprompt.prompting.batches import eval_batches
 from infoprompt.prompting.template import Feature
-from infoprompt.training.loop import eval_batches
 
 _LEADING = re.compile(r"^[\s\W_]+")
 

@@ -286,6 +286,14 @@ def _pad(rows: list[tuple[int, ...]], value: int) -> torch.Tensor:
     return out
 
 
+def pad_token_id(tokenizer) -> int:
+    """The id padding uses: the tokenizer's pad token, else 0 (a tokenizer without one, or without the attribute).
+
+    `Template.pad_id` is the same id for a tokenizer a template was built from; this serves code that holds
+    only the tokenizer (the loop, evaluation batches, importance scoring)."""
+    return getattr(tokenizer, "pad_token_id", 0) or 0
+
+
 def collate(features: list[Feature], pad_id: int = 0) -> dict:
     """Dynamic padding to the longest sequence of the batch."""
     batch = {

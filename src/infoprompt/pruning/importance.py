@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
+from infoprompt.prompting.batches import to_device
 from infoprompt.prompting.template import Feature, collate
 from infoprompt.pruning.masker import PromptMasker
-from infoprompt.training.loop import _to_device
 
 LEVELS = ("token", "piece")
 
@@ -43,7 +43,7 @@ def importance_scores(method, features: list[Feature], level: str, *, batch_size
             torch.manual_seed(seed)
             for start in range(0, len(features), batch_size):
                 chunk = features[start: start + batch_size]
-                batch = _to_device(collate(chunk, pad_id), device)
+                batch = to_device(collate(chunk, pad_id), device)
                 probe = torch.ones((len(chunk), *shape), device=device, requires_grad=True)
                 with masker.probing(level, probe):
                     loss = method(batch).total()

@@ -40,7 +40,7 @@ from infoprompt.pruning.schedule import (
 )
 from infoprompt.run import assemble_run, config_from_record
 from infoprompt.training.checkpoint import atomic_write_json, read_checkpoint_config, save_checkpoint, save_tensors
-from infoprompt.training.loop import evaluate_features
+from infoprompt.training.inference import evaluate_features
 
 Log = Callable[[str], None]
 

@@ -1,7 +1,8 @@
-"""The training loop (method-agnostic) and atomic safetensors checkpoints."""
+"""The training loop (method-agnostic) and atomic safetensors checkpoints.
 
-from infoprompt.training.checkpoint import load_checkpoint, restore_tensors, save_checkpoint
-from infoprompt.training.loop import FitResult, TrainerConfig, fit, predict_logits
-
-__all__ = ["FitResult", "TrainerConfig", "fit", "load_checkpoint", "predict_logits", "restore_tensors",
-           "save_checkpoint"]
+Its parts, each in its own module: `config` (TrainerConfig), `state` (where the loop stands), `steps`
+(one optimizer step), `optim` (optimizer and schedule), `distributed` (gradient sync over ranks),
+`inference` (scoring), `evaluator` (keep/stop decisions), `keeper` (resume state), `records` (log and
+progress), and `loop` (`fit`, the loop itself). Nothing is imported here, so `infoprompt.training.config`
+loads without torch.
+"""

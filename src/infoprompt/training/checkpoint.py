@@ -28,19 +28,16 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save, save_file  # noqa: F401
 
-from infoprompt.atomic_files import (  # noqa: F401
+from infoprompt.atomic_files import (  # noqa: F401  (atomic_write_bytes/_json: imported from here by report, pruning, analysis, bench)
     atomic_write_bytes,
     atomic_write_json,
-    current_umask,
     finite_json,
     fsync_dir,
-    make_temp,
 )
 from infoprompt.errors import CheckpointError
+from infoprompt.rundir import CONFIG, TENSORS
 
 FORMAT_VERSION = 1
-TENSORS = "model.safetensors"
-CONFIG = "config.json"
 PENDING = ".pending"  # tensors written, their record not yet committed (see commit_pair)
 
 
@@ -134,7 +131,7 @@ def read_checkpoint_config(directory: str | Path) -> dict:
     directory = Path(directory)
     path = directory / CONFIG
     if directory.exists() and not directory.is_dir():
-        raise CheckpointError(f"{directory}: is a file; a checkpoint is a directory (config.json, model.safetensors)")
+        raise CheckpointError(f"{directory}: is a file; a checkpoint is a directory ({CONFIG}, {TENSORS})")
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: checkpoint directory not found")
     if not path.is_file():
@@ -284,13 +281,3 @@ def restore_tensors(directory: str | Path, method, record: dict) -> None:
             state[name].copy_(value)
     method.eval()
 
-
-def load_checkpoint(directory: str | Path, backbone=None):
-    """Rebuild the method from a checkpoint: returns (method, record). Loads the backbone if not given.
-
-    The rebuild is the run assembly's (`infoprompt.run.assemble_run`), the path that trained it; this
-    module only verifies and copies tensors (`restore_tensors`)."""
-    from infoprompt.run import assemble_run  # run.py sits above training/: imported on use
-
-    run = assemble_run(checkpoint=directory, backbone=backbone, splits=())
-    return run.method, run.record

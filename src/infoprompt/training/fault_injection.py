@@ -19,7 +19,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infoprompt.training.checkpoint import TENSORS, _sha256
+from infoprompt.rundir import METRICS_LOG, TENSORS, read_records
+from infoprompt.training.checkpoint import _sha256
 
 
 @dataclass
@@ -56,23 +57,14 @@ def _run_to_end(train_args: list[str], output: Path, resume: bool) -> dict:
 
 
 def _last_step(log: Path) -> int:
-    """The step of the last complete train record in a growing metrics.jsonl."""
-    try:
-        lines = log.read_bytes().splitlines()
-    except FileNotFoundError:
-        return 0
-    for line in reversed(lines):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        return int(record.get("step", 0))
-    return 0
+    """The step of the last complete record in a growing metrics.jsonl (a torn last line is skipped)."""
+    records = read_records(log)
+    return int(records[-1].get("step", 0)) if records else 0
 
 
 def _kill_at(train_args: list[str], output: Path, target: int, resume: bool, timeout: float) -> int:
     """Start a training process; SIGKILL it once its log reaches `target`; return the step it had logged."""
-    log = output / "metrics.jsonl"
+    log = output / METRICS_LOG
     # A starting run replaces its log (truncated on resume, recreated when fresh), so a new inode
     # tells the old process's log from the new one's.
     old_inode = log.stat().st_ino if log.exists() else None

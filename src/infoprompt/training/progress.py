@@ -56,3 +56,10 @@ def progress_bar(total: int, desc: str, unit: str, enabled: bool, initial: int =
         return LineProgress(total, desc, unit, initial, interval)
     return tqdm(total=total, initial=initial, disable=not enabled, desc=desc, unit=unit, dynamic_ncols=True,
                 leave=False)
+
+
+def close_at_stop(progress) -> None:
+    """An early stop ends the bar at 100 % of what ran (not frozen at the planned share, e.g. 33 %)."""
+    progress.total = progress.n
+    if hasattr(progress, "refresh"):
+        progress.refresh()

@@ -20,13 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from infoprompt.errors import CheckpointError, ConfigError
+from infoprompt.rundir import RESUME_DIR, STATE_JSON, STATE_TENSORS
 from infoprompt.training.checkpoint import (
     PENDING,
     _sha256,
@@ -37,25 +37,9 @@ from infoprompt.training.checkpoint import (
     seal_record,
     tensor_bytes,
 )
+from infoprompt.training.state import LoopPosition
 
-RESUME_DIR = "resume"
-STATE_TENSORS = "state.safetensors"
-STATE_JSON = "state.json"
 STATE_VERSION = 2  # 2: sealed (record_sha256), written by commit_pair; 1: unsealed
-
-
-@dataclass
-class LoopPosition:
-    """Where the loop stands: `step` optimizer steps done, `batch_in_epoch` of epoch `epoch` (0-based)."""
-
-    step: int = 0
-    epoch: int = 0
-    batch_in_epoch: int = 0
-    train_seconds: float = 0.0
-    best: dict[str, float] = field(default_factory=dict)
-    best_step: int = -1
-    history: list[dict] = field(default_factory=list)
-    finished: bool = False
 
 
 def _rng_tensors() -> dict[str, torch.Tensor]:
