@@ -20,7 +20,7 @@ SEED_MAX = 2**32 - 1  # numpy and torch seeds are unsigned 32-bit
 INT_MAX = 2**31 - 1  # no count or size in this toolkit is meaningfully larger
 
 
-def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
+def setting(default: Any = MISSING, help: str | Callable[[], str] = "", *, factory: Callable[[], Any] | None = None,
             choices: tuple | Callable[[], tuple] | None = None, min: float | None = None, max: float | None = None,
             above: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
             group: str = "training", kind: type | None = None, default_text: str | None = None,
@@ -28,7 +28,8 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any
     """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
 
     `accepts`: Python-only types taken as they are from API callers (a verbalizer dict); `noun`: what a
-    value outside `choices` is called in the error ("unknown task 'x'")."""
+    value outside `choices` is called in the error ("unknown task 'x'"). `help` and `choices` may be functions,
+    called when shown (lists derived from a registry)."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
             "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts,
             "noun": noun}
@@ -44,7 +45,7 @@ class Setting:
     name: str
     kind: type  # int, float, str, bool, list (comma-separated strings)
     default: Any
-    help: str
+    help: str | Callable[[], str]
     nullable: bool = False
     choices: tuple | Callable[[], tuple] | None = None
     min: float | None = None
@@ -157,7 +158,7 @@ class Setting:
     def help_text(self) -> str:
         """The help with its default, as `--help` shows it."""
         shown = self.default_text if self.default_text is not None else show_value(self.default)
-        return f"{self.help} (default: {shown})"
+        return f"{self.help() if callable(self.help) else self.help} (default: {shown})"
 
 
 def show_value(value: Any) -> str:
