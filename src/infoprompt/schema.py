@@ -28,8 +28,8 @@ def setting(default: Any = MISSING, help: str | Callable[[], str] = "", *, facto
     """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
 
     `accepts`: Python-only types taken as they are from API callers (a verbalizer dict); `noun`: what a
-    value outside `choices` is called in the error ("unknown task 'x'"). `help` and `choices` may be functions,
-    called when shown (lists derived from a registry)."""
+    value outside `choices` is called in the error ("unknown task 'x'"). `help` and `choices` may be functions
+    (lists derived from a registry), called when the Setting is read."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
             "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts,
             "noun": noun}
@@ -45,7 +45,7 @@ class Setting:
     name: str
     kind: type  # int, float, str, bool, list (comma-separated strings)
     default: Any
-    help: str | Callable[[], str]
+    help: str
     nullable: bool = False
     choices: tuple | Callable[[], tuple] | None = None
     min: float | None = None
@@ -158,7 +158,7 @@ class Setting:
     def help_text(self) -> str:
         """The help with its default, as `--help` shows it."""
         shown = self.default_text if self.default_text is not None else show_value(self.default)
-        return f"{self.help() if callable(self.help) else self.help} (default: {shown})"
+        return f"{self.help} (default: {shown})"
 
 
 def show_value(value: Any) -> str:
@@ -187,7 +187,8 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
         return None
     default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING
                                                           else None)
-    return Setting(f.name, kind, default, meta.get("help", ""), nullable, meta.get("choices"), meta.get("min"),
+    help = meta.get("help", "")
+    return Setting(f.name, kind, default, help() if callable(help) else help, nullable, meta.get("choices"), meta.get("min"),
                    meta.get("max"), meta.get("above"), meta.get("below"), meta.get("flag"),
                    meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()),
                    meta.get("noun"))
