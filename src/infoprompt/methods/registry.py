@@ -36,8 +36,10 @@ class Ablation:
 
 @dataclass(frozen=True)
 class MethodEntry(Entry):
-    """A method's registration. `rank` orders the `--method` help (within its `group`)."""
+    """A method's registration. `rank` orders the `--method` help (within its `group`): the built-in methods take
+    1-15, so a new method (default 100) is listed after them."""
 
+    rank: float = 100
     config: type = object  # the method's MethodConfig subclass
     listed: bool = True  # False: a legacy name, built for old checkpoints but not offered
     group: str = ""  # heading in the `--method` help ("" = the prompt methods, listed first; "baselines"; "peft")
