@@ -22,10 +22,8 @@ from infoprompt.families import FAMILIES, family_for_model, get_family
 from infoprompt.methods import METHODS
 from infoprompt.registry import Entry, Registry
 
-FAMILY_PLUGIN = '''"""GPT-2 as its own family: one class, one registry line (docs/families.md's worked example)."""
-from torch import nn
-
-from infoprompt.families import ModuleMap, register_family
+FAMILY_PLUGIN = '''"""GPT-2 as its own family, asked before the generic causal LMs: one class, one registry line."""
+from infoprompt.families import register_family
 from infoprompt.families.causal import CausalLM
 
 
@@ -36,16 +34,11 @@ class GPT2Family(CausalLM):
 
     @classmethod
     def claims(cls, config) -> bool:
-        return getattr(config, "model_type", "") == "gpt2"
+        return config.model_type == "gpt2"
 
     @classmethod
-    def claims_model(cls, model: nn.Module) -> bool:
-        return cls.claims(model.config)
-
-    def module_map(self, model: nn.Module) -> ModuleMap:
-        return ModuleMap(attention_output=r".*h\\.\\d+\\.attn\\.c_proj", ffn_output=r".*h\\.\\d+\\.mlp\\.c_proj",
-                         query_value=r".*h\\.\\d+\\.attn\\.c_attn", layer_norms=r".*h\\.\\d+\\.ln_[12]\\.(weight|bias)",
-                         biases=r".*h\\.\\d+\\..*\\.bias", bitfit_preset=r".*h\\.\\d+\\..*\\.bias")
+    def claims_model(cls, model) -> bool:
+        return type(model).__name__.startswith("GPT2")
 '''
 
 TASK_PLUGIN = '''"""A toy sentiment task: a spec, a loader, one registry line."""
