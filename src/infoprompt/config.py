@@ -26,12 +26,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from infoprompt.data.tasks import get_task, list_tasks
 from infoprompt.errors import ConfigError
 from infoprompt.registry import Derived
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
 
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def tasks():
+    """`infoprompt.data.tasks` (get_task, list_tasks), imported on first use: the task modules (readers, the SemEval
+    scorer) would double the time of `import infoprompt.config`, which the CLI and reports pay at startup."""
+    from infoprompt.data import tasks
+
+    return tasks
 
 
 def method_registry():
@@ -141,7 +148,7 @@ class TrainConfig(TrainerConfig):
     """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
 
     task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)",
-                        choices=lambda: tuple(dict.fromkeys((*list_tasks(), "custom"))),  # custom once
+                        choices=lambda: tuple(dict.fromkeys((*tasks().list_tasks(), "custom"))),  # custom once
                         noun="task", group="task")
     method: str = setting("infoprompt", lambda: method_registry().methods_help(), noun="method", group="method",
                           choices=lambda: tuple(sorted(method_registry().METHODS.entries)))  # legacy names too
@@ -256,7 +263,7 @@ class TrainConfig(TrainerConfig):
     def _has_test(self) -> bool:
         if self.task == "custom":
             return bool(self.test_file or self.test_data is not None)
-        return get_task(self.task).has_test
+        return tasks().get_task(self.task).has_test
 
     def method_config(self):
         """The method's config object: the shared fields, the user's options and the ablation's zeros."""
@@ -272,12 +279,8 @@ SHARED_WITH_METHOD = ("n_prompts", "readout", "seed")
 
 
 def method_settings() -> dict[str, Setting]:
-    """Every method config field as a Setting (one per name; the default shown lists each method's)."""
-    return _method_settings(method_registry().METHODS.version)
-
-
-@lru_cache(maxsize=1)
-def _method_settings(version: int) -> dict[str, Setting]:  # rebuilt when a method is registered
+    """Every method config field as a Setting (one per name; the default shown lists each method's). Not cached:
+    read from the registry each time (about a millisecond), so a method registered later brings its options."""
     registered = {name: e.config for name, e in method_registry().METHODS.entries.items()}
     found: dict[str, list[tuple[str, dataclasses.Field]]] = {}
     described: dict[str, dataclasses.Field] = {}  # a subclass redeclares a field to change its default (layout)

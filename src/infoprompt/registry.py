@@ -66,24 +66,26 @@ class Registry(Generic[E]):
         self.make = make
         self.choices = choices
         self.entries: dict[str, E] = {}  # read freely; add through `add`/`register` (tests may swap in a copy)
-        self.version = 0  # bumped on every change, so derived tables know when to rebuild
 
     # -- adding ---------------------------------------------------------------------------------
     def add(self, name: str, obj: Any, **fields: Any) -> E:
         """Register `obj` under `name` with the entry's `fields`; a taken name is a one-line ConfigError."""
+        self._refuse_taken(name)
+        entry = self.entry_type(name=name, obj=obj, **fields)
+        self.entries[name] = entry
+        return entry
+
+    def _refuse_taken(self, name: str) -> None:
         if name in self.entries:
             held = self.entries[name].obj
             raise ConfigError(f"{self.kind} '{name}' is already registered (by "
                               f"{getattr(held, '__module__', '?')}.{getattr(held, '__qualname__', type(held).__name__)})")
-        entry = self.entry_type(name=name, obj=obj, **fields)
-        self.entries[name] = entry
-        self.version += 1
-        return entry
 
     def register(self, name: str, **fields: Any) -> Callable:
         """Decorator form of `add`: `@REGISTRY.register("name", field=value)` on a class or function."""
 
         def wrap(obj):
+            self._refuse_taken(name)  # before `make` touches the object
             self.add(name, self.make(name, obj) if self.make else obj, **fields)
             return obj
 
@@ -92,7 +94,6 @@ class Registry(Generic[E]):
     def remove(self, name: str) -> None:
         """Drop a name (tests that registered one of their own)."""
         del self.entries[name]
-        self.version += 1
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Registry[E]]:
@@ -102,7 +103,6 @@ class Registry(Generic[E]):
             yield self
         finally:
             self.entries = saved
-            self.version += 1
 
     # -- looking up -----------------------------------------------------------------------------
     def __contains__(self, name: object) -> bool:

@@ -116,4 +116,4 @@ def test_config_accepts_it_and_a_duplicate_name_is_refused(plugin):
     with pytest.raises(ConfigError) as caught:
         register_method("myprompt", PromptTuningConfig)(plugin.MyWarp)
     assert str(caught.value) == f"method 'myprompt' is already registered (by {plugin.__name__}.MyPrompt)"
-    assert METHODS.get("myprompt") is plugin.MyPrompt  # the first registration stands
+    assert METHODS.get("myprompt") is plugin.MyPrompt and plugin.MyWarp.method_name == "mywarp"  # nothing changed
