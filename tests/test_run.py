@@ -16,8 +16,7 @@ import torch
 from infoprompt import run as run_module
 from infoprompt.api import TrainConfig, evaluate, load, predict, train
 from infoprompt.errors import ConfigError
-from infoprompt.methods import Capability, PromptMethod, list_methods, method_classes, register_method
-from infoprompt.methods.base import _METHODS
+from infoprompt.methods import METHODS, Capability, PromptMethod, list_methods, method_classes, register_method
 from infoprompt.methods.prompt_tuning import FreePromptMethod, PromptTuningConfig
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "infoprompt"
@@ -193,7 +192,7 @@ def unprunable(monkeypatch):
     class Unprunable(FreePromptMethod):
         capabilities = Capability.PROMPTS
 
-    monkeypatch.setattr("infoprompt.methods.base._METHODS", dict(_METHODS))
+    monkeypatch.setattr(METHODS, "entries", dict(METHODS.entries))
     register_method("unprunable", NoPrunePromptConfig)(Unprunable)
     return "unprunable"
 
@@ -229,7 +228,7 @@ def test_run_report_is_merged_only_when_declared(monkeypatch, task_files, tiny_m
     class Silent(Reporting):
         capabilities = Capability.PROMPTS | Capability.FREE_PROMPT
 
-    monkeypatch.setattr("infoprompt.methods.base._METHODS", dict(_METHODS))
+    monkeypatch.setattr(METHODS, "entries", dict(METHODS.entries))
     register_method("reporting", PromptTuningConfig)(Reporting)
     register_method("silent", PromptTuningConfig)(Silent)
     loud = train(config(task_files, tiny_model_dir, "reporting", tmp_path / "a"), backbone=tiny)

@@ -64,9 +64,10 @@ def _metavar(spec) -> str:
 def _help(spec) -> str:
     allowed = spec.allowed()
     if allowed is not None and len(allowed) > 6:  # too many for the metavar: listed in the help
-        from infoprompt.methods.base import _UNLISTED  # legacy names (old checkpoints): accepted, not offered
+        from infoprompt.methods.registry import legacy_methods  # legacy names (old checkpoints): accepted, not offered
 
-        return f"{spec.help_text()}; one of: {', '.join(str(a) for a in allowed if a not in _UNLISTED)}"
+        legacy = set(legacy_methods())
+        return f"{spec.help_text()}; one of: {', '.join(str(a) for a in allowed if a not in legacy)}"
     return spec.help_text()
 
 

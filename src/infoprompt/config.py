@@ -20,35 +20,44 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from infoprompt.errors import ConfigError
+from infoprompt.registry import Derived
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
 from infoprompt.training.config import TrainerConfig, resolve_device  # noqa: F401  (resolve_device: public here too)
 
-ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
+
+def tasks():
+    """`infoprompt.data.tasks` (get_task, list_tasks), imported on first use: the task modules (readers, the SemEval
+    scorer) would double the time of `import infoprompt.config`, which the CLI and reports pay at startup."""
+    from infoprompt.data import tasks
+
+    return tasks
 
 
-def _tasks() -> tuple:
-    from infoprompt.data.tasks import list_tasks
-
-    return tuple(dict.fromkeys((*list_tasks(), "custom")))  # `custom` once, whether or not list_tasks has it
-
-
-def _methods() -> tuple:
+def method_registry():
+    """The methods registry (`infoprompt.methods.registry`), the one way this module reaches methods/. Imported on
+    first use, not at the top: the methods import torch, and `import infoprompt.config` / `--help` stay free of it."""
     import infoprompt.methods  # noqa: F401  (registration)
-    from infoprompt.methods.base import _METHODS  # every registered name, including gen-prompt/gen-warp
+    from infoprompt.methods import registry
 
-    return tuple(sorted(_METHODS))
+    return registry
+
+
+ABLATIONS: Mapping[str, dict] = Derived(lambda: method_registry().ablation_zeros())  # --ablation -> zeroed options
 
 
 def _readouts() -> tuple:
-    from infoprompt.families import FAMILIES  # every family's readouts (each run checks its own family's)
+    from infoprompt.families import (
+        families,  # (torch: imported on use) every family's readouts, each run checks its own
+    )
 
-    return ("auto", *dict.fromkeys(r for family in FAMILIES.values() for r in family.readouts))
+    return ("auto", *dict.fromkeys(r for family in families() for r in family.readouts))
 
 
 def _packing_modes() -> tuple:
@@ -61,13 +70,11 @@ def _packing_modes() -> tuple:
 class TrainConfig(TrainerConfig):
     """Everything a training run needs; `infoprompt train`'s options are generated from these fields."""
 
-    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)", choices=_tasks,
+    task: str = setting("sst2", "a GLUE/SuperGLUE/SemEval/LM-BFF task name, or custom (your own files)",
+                        choices=lambda: tuple(dict.fromkeys((*tasks().list_tasks(), "custom"))),  # custom once
                         noun="task", group="task")
-    method: str = setting("infoprompt", "prompt, residual, late, warp, idpg, infoprompt, apet; baselines: finetune, adapter, lora, "
-                                        "bitfit, prefix; peft: peft's own model, layout and head (docs/interop.md). "
-                                        "The legacy names gen-prompt and gen-warp (prompt and warp on generative "
-                                        "backbones, before every method ran on every family) are still accepted "
-                                        "for old checkpoints", choices=_methods, noun="method", group="method")
+    method: str = setting("infoprompt", lambda: method_registry().methods_help(), noun="method", group="method",
+                          choices=lambda: tuple(sorted(method_registry().METHODS.entries)))  # legacy names too
     backbone: str = setting("minilm", "'minilm', 'smollm2', or any Hugging Face encoder, causal-LM or T5-style id "
                                       "or local path", group="method")
     data_dir: str | None = setting(None, "folder with the task files", group="task",
@@ -88,9 +95,8 @@ class TrainConfig(TrainerConfig):
                                    "(encoders), answer (causal), decoder (seq2seq)", choices=_readouts, group="method")
     backbone_dropout: str = setting("off", "dropout inside the frozen backbone", choices=("off", "on"),
                                     group="method")
-    ablation: str = setting("none", "InfoPrompt ablations (and of --mi-losses): no-head (gamma=0), no-rep (beta=0), "
-                                    "no-mi (both 0)",
-                            choices=tuple(ABLATIONS), group="method")
+    ablation: str = setting("none", lambda: method_registry().ablations_help(" (and of --mi-losses)"),
+                            choices=lambda: tuple(ABLATIONS), group="method")
     method_options: dict = setting(help="the method's own options, e.g. {'beta': 0.1}", factory=dict, cli=False)
     output: str | None = setting(None, "run directory (holds the best checkpoint)", group="run",
                                  default_text="runs/<task>_<method>_..._<time>")
@@ -180,15 +186,11 @@ class TrainConfig(TrainerConfig):
     def _has_test(self) -> bool:
         if self.task == "custom":
             return bool(self.test_file or self.test_data is not None)
-        from infoprompt.data.tasks import get_task
-
-        return get_task(self.task).has_test
+        return tasks().get_task(self.task).has_test
 
     def method_config(self):
         """The method's config object: the shared fields, the user's options and the ablation's zeros."""
-        from infoprompt.methods.base import method_classes
-
-        config_cls, _ = method_classes(self.method)
+        config_cls, _ = method_registry().method_classes(self.method)
         shared = {k: getattr(self, k) for k in SHARED_WITH_METHOD if k in config_cls.__dataclass_fields__}
         return config_cls(**shared, **{**self.method_options, **ABLATIONS[self.ablation]})
 
@@ -199,15 +201,13 @@ class TrainConfig(TrainerConfig):
 SHARED_WITH_METHOD = ("n_prompts", "readout", "seed")
 
 
-@lru_cache(maxsize=1)
 def method_settings() -> dict[str, Setting]:
-    """Every method config field as a Setting (one per name; the default shown lists each method's)."""
-    import infoprompt.methods  # noqa: F401  (registration)
-    from infoprompt.methods.base import _METHODS
-
+    """Every method config field as a Setting (one per name; the default shown lists each method's). Not cached:
+    read from the registry each time (about a millisecond), so a method registered later brings its options."""
+    registered = {name: e.config for name, e in method_registry().METHODS.entries.items()}
     found: dict[str, list[tuple[str, dataclasses.Field]]] = {}
     described: dict[str, dataclasses.Field] = {}  # a subclass redeclares a field to change its default (layout)
-    for name, (config_cls, _) in sorted(_METHODS.items()):
+    for name, config_cls in sorted(registered.items()):
         for f in fields(config_cls):
             if f.name not in SHARED_WITH_METHOD:
                 found.setdefault(f.name, []).append((name, f))
@@ -227,7 +227,7 @@ def method_settings() -> dict[str, Setting]:
         others = "; ".join(f"{value} for {', '.join(ms)}" for value, ms in by_default.items() if value != common)
         text = f"{common} ({others})" if others else common
         methods = sorted({m for m, _ in owners})
-        applies = "all methods" if len(methods) == len(_METHODS) else ", ".join(methods)
+        applies = "all methods" if len(methods) == len(registered) else ", ".join(methods)
         help_ = f"{spec.help or option.replace('_', ' ')} [{applies}]"
         flag = spec.option  # fixed before the default becomes None (a switch's polarity depends on it)
         out[option] = dataclasses.replace(spec, default=None, nullable=True, help=help_, group="method options",
@@ -237,9 +237,7 @@ def method_settings() -> dict[str, Setting]:
 
 def check_method_options(method: str, options: dict, ablation: str = "none") -> dict:
     """The options checked against the method's own config (types, finiteness, ranges, and its `validate`)."""
-    from infoprompt.methods.base import method_classes
-
-    config_cls, _ = method_classes(method)
+    config_cls, _ = method_registry().method_classes(method)
     known = {f.name: f for f in fields(config_cls)}
     shared = sorted(set(options) & set(SHARED_WITH_METHOD))
     if shared:
@@ -254,7 +252,8 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
         checked[name] = spec.check(value) if spec is not None else value
     zeroed = ABLATIONS[ablation]
     if zeroed and not set(zeroed) <= set(known):
-        raise ConfigError(f"--ablation {ablation} applies to infoprompt, not to method '{method}'")
+        owner = method_registry().ablations()[ablation][0]
+        raise ConfigError(f"--ablation {ablation} applies to {owner}, not to method '{method}'")
     conflicts = sorted(k for k, v in zeroed.items() if k in checked and checked[k] != v)
     if conflicts:
         given = ", ".join(f"--{k} {checked[k]}" for k in conflicts)

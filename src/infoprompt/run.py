@@ -28,7 +28,7 @@ from infoprompt.data.sampling import few_shot_draws, sample_few_shot, sample_per
 from infoprompt.data.spans import make_span_task
 from infoprompt.data.tasks import TaskSpec, get_task, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError, check_settings
-from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes, method_for_backbone
+from infoprompt.methods import MethodConfig, PromptMethod, build_method, method_classes
 from infoprompt.prompting.template import Feature, Template
 from infoprompt.training.checkpoint import check_backbone, check_shapes, read_checkpoint_config, restore_tensors
 
@@ -96,7 +96,6 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
         check_settings([(limit is None or max_length <= limit,
                          f"--max-length {max_length}: backbone '{cfg.backbone}' takes at most {limit} tokens")])
         torch.manual_seed(cfg.seed)
-    method_name, method_config = method_for_backbone(method_name, method_config, backbone)  # the one place
     method = build_method(method_name, backbone, task, method_config)
     if record is None:
         method.set_packing(cfg.packing)  # methods that cannot pack (prefixes, generative) stay padded and say so

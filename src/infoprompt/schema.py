@@ -20,7 +20,7 @@ SEED_MAX = 2**32 - 1  # numpy and torch seeds are unsigned 32-bit
 INT_MAX = 2**31 - 1  # no count or size in this toolkit is meaningfully larger
 
 
-def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any] | None = None,
+def setting(default: Any = MISSING, help: str | Callable[[], str] = "", *, factory: Callable[[], Any] | None = None,
             choices: tuple | Callable[[], tuple] | None = None, min: float | None = None, max: float | None = None,
             above: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
             group: str = "training", kind: type | None = None, default_text: str | None = None,
@@ -28,7 +28,8 @@ def setting(default: Any = MISSING, help: str = "", *, factory: Callable[[], Any
     """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
 
     `accepts`: Python-only types taken as they are from API callers (a verbalizer dict); `noun`: what a
-    value outside `choices` is called in the error ("unknown task 'x'")."""
+    value outside `choices` is called in the error ("unknown task 'x'"). `help` and `choices` may be functions
+    (lists derived from a registry), called when the Setting is read."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
             "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts,
             "noun": noun}
@@ -186,7 +187,8 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
         return None
     default = f.default if f.default is not MISSING else (f.default_factory() if f.default_factory is not MISSING
                                                           else None)
-    return Setting(f.name, kind, default, meta.get("help", ""), nullable, meta.get("choices"), meta.get("min"),
+    help = meta.get("help", "")
+    return Setting(f.name, kind, default, help() if callable(help) else help, nullable, meta.get("choices"), meta.get("min"),
                    meta.get("max"), meta.get("above"), meta.get("below"), meta.get("flag"),
                    meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()),
                    meta.get("noun"))

@@ -35,14 +35,15 @@ def sst2_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def broken_method(monkeypatch):
     """A registered method whose constructor fails: the benchmark must note it and go on."""
-    from infoprompt.methods import base
+    from infoprompt.methods import METHODS, register_method
     from infoprompt.methods.prompt_tuning import PromptTuning, PromptTuningConfig
 
     class Broken(PromptTuning):
         def __init__(self, *args, **kwargs):
             raise RuntimeError("deliberately broken")
 
-    monkeypatch.setitem(base._METHODS, "broken", (PromptTuningConfig, Broken))
+    monkeypatch.setattr(METHODS, "entries", dict(METHODS.entries))
+    register_method("broken", PromptTuningConfig)(Broken)
     return "broken"
 
 

@@ -36,9 +36,12 @@ class GPT2Family(CausalLM):
 
 
 @pytest.fixture
-def gpt2_registered(monkeypatch):
-    """The one registry line: {"gpt2": GPT2Family(), **FAMILIES} (before the generic causal family)."""
-    monkeypatch.setattr(families, "FAMILIES", {"gpt2": GPT2Family(), **families.FAMILIES})
+def gpt2_registered():
+    """The one registry line, `@register_family("gpt2")` (rank 0: asked before the generic causal family);
+    dropped again after the test."""
+    with families.FAMILIES.scratch():
+        families.register_family("gpt2")(GPT2Family)
+        yield
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy, label_text, read_table, require_field
-from infoprompt.data.tasks import TaskSpec
+from infoprompt.data.spec import TaskSpec
 from infoprompt.errors import ConfigError, DataError
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy, read_text, split_lines
-from infoprompt.data.tasks import TaskSpec, register_task
+from infoprompt.data.registry import register_task
+from infoprompt.data.spec import TaskSpec
 from infoprompt.errors import ConfigError, DataError
 from infoprompt.evaluation.semeval import LABELS, undirected
 

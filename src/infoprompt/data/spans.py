@@ -24,7 +24,8 @@ from pathlib import Path
 
 from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy, read_jsonl
-from infoprompt.data.tasks import TaskSpec, register_file_task
+from infoprompt.data.registry import register_file_task
+from infoprompt.data.spec import TaskSpec
 from infoprompt.errors import ConfigError, DataError
 
 KINDS = {"relation": "relations", "typing": "entities"}  # task kind -> the list each example comes from

@@ -19,7 +19,8 @@ Mapping (method -> peft type):
   the same, the placement is peft's.
 - `residual` -> PROMPT_TUNING, as `prompt`: its checkpoint already holds the folded prompt P'.
 - `prefix` -> PREFIX_TUNING: the same per-layer key/values (the method trains through peft already).
-Every other method has no peft equivalent; `NO_PEFT_EQUIVALENT` says why, and export refuses it.
+Each method declares its peft type (`peft_type`, `peft_init`) or why it has none (`no_peft`) in its registry
+entry (infoprompt.methods.registry); export refuses a method without one, with that reason.
 """
 
 from __future__ import annotations
@@ -32,25 +33,11 @@ import torch
 from torch import nn
 
 from infoprompt.errors import ConfigError
+from infoprompt.methods.registry import METHODS
 
 FORMAT = "peft"
 HEAD_FILE = "infoprompt_head.safetensors"
 META_FILE = "infoprompt_export.json"
-
-NO_PEFT_EQUIVALENT = {
-    "warp": "WARP's prompt slots sit inside the template (around the sentence and the mask), peft's prompt "
-            "tuning only prepends",
-    "idpg": "IDPG generates a different prompt for every input; peft's prompts are fixed vectors",
-    "infoprompt": "InfoPrompt generates a prompt per input (and trains with its MI losses); peft's prompts are "
-                  "fixed vectors",
-    "adapter": "peft has no bottleneck-adapter (Houlsby/Pfeiffer) tuner",
-    "bitfit": "peft has no bias-only tuner",
-    "finetune": "full fine-tuning changes the backbone's own weights; save the model instead of an adapter",
-    "apet": "APET's budgeted primitives (partial slices, per-layer prefix lengths) have no peft config",
-    "gen-prompt": "prompts on generative backbones are not exported yet",
-    "gen-warp": "WARP's prompt slots sit inside the template, peft's prompt tuning only prepends",
-}
-
 
 def _base_name(method) -> str:
     """The id or local path `from_pretrained` finds the base under (aliases such as 'minilm' resolved)."""
@@ -115,16 +102,21 @@ def _prefix(method) -> tuple[nn.Module, dict[str, torch.Tensor]]:
     return method.family.body(method.backbone).peft_model, {"slot_prompts": method.prompt.detach()}
 
 
-EXPORTERS: dict[str, Callable] = {"lora": _lora, "prompt": _prompt, "residual": _prompt, "prefix": _prefix}
+EXPORTERS: dict[str, Callable] = {"LORA": _lora, "PROMPT_TUNING": _prompt, "PREFIX_TUNING": _prefix}  # by peft type
+
+
+def _no_peft(method_name: str) -> str:
+    entry = METHODS.entries.get(method_name)
+    return (entry.no_peft if entry else None) or "no peft equivalent is known"
 
 
 def check_exportable(method_name: str) -> None:
     """Refuse, in one line, a method peft cannot represent (before any backbone is loaded)."""
-    if method_name in EXPORTERS:
+    entry = METHODS.entries.get(method_name)
+    if entry is not None and entry.peft_type in EXPORTERS:
         return
-    why = NO_PEFT_EQUIVALENT.get(method_name, "no peft equivalent is known")
-    raise ConfigError(f"--format peft: method '{method_name}' cannot be exported: {why} "
-                      f"(exportable: {', '.join(sorted(EXPORTERS))})")
+    raise ConfigError(f"--format peft: method '{method_name}' cannot be exported: {_no_peft(method_name)} "
+                      f"(exportable: {', '.join(sorted(n for n, e in METHODS.entries.items() if e.peft_type in EXPORTERS))})")
 
 
 def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Path:
@@ -143,7 +135,7 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
     method = model.method
     if method.backbone_info.kind != "encoder":
         raise ConfigError("--format peft: only encoder backbones are exported so far")
-    peft_model, extra = EXPORTERS[record["method"]](method)
+    peft_model, extra = EXPORTERS[METHODS.entry(record["method"]).peft_type](method)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     config = peft_model.peft_config["default"]
@@ -173,9 +165,6 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
 
 # -- the other way: start a run from a peft adapter folder (`--init-from-peft DIR`) -----------------
 
-PEFT_TYPES = {"lora": "LORA", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING"}
-
-
 def check_peft_init(folder: str | Path, method_name: str) -> dict:
     """The folder's adapter config, if `method_name` can start from it; else a one-line ConfigError.
     Cheap (reads one JSON file), so it runs before any data or backbone is loaded."""
@@ -188,12 +177,13 @@ def check_peft_init(folder: str | Path, method_name: str) -> dict:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ConfigError(f"--init-from-peft: {path}: not valid JSON ({err})") from None
-    if method_name not in PEFT_TYPES:
-        why = NO_PEFT_EQUIVALENT.get(method_name, "no peft equivalent is known")
-        raise ConfigError(f"--init-from-peft: method '{method_name}' cannot start from a peft adapter: {why}")
-    if config.get("peft_type") != PEFT_TYPES[method_name]:
+    entry = METHODS.entries.get(method_name)
+    if entry is None or not entry.peft_init:
+        raise ConfigError(f"--init-from-peft: method '{method_name}' cannot start from a peft adapter: "
+                          f"{_no_peft(method_name)}")
+    if config.get("peft_type") != entry.peft_type:
         raise ConfigError(f"--init-from-peft: {path} holds a {config.get('peft_type')} adapter; method "
-                          f"'{method_name}' starts from {PEFT_TYPES[method_name]}")
+                          f"'{method_name}' starts from {entry.peft_type}")
     return config
 
 
@@ -243,8 +233,8 @@ def _prefix_names(method, config: dict) -> dict[str, str]:
     return {"prompt_embeddings": name}
 
 
-NAME_MAPS: dict[str, Callable[[nn.Module, dict], dict[str, str]]] = {
-    "lora": _lora_names, "prompt": _prompt_names, "prefix": _prefix_names}
+NAME_MAPS: dict[str, Callable[[nn.Module, dict], dict[str, str]]] = {  # by peft type
+    "LORA": _lora_names, "PROMPT_TUNING": _prompt_names, "PREFIX_TUNING": _prefix_names}
 
 
 def init_from_peft(method, folder: str | Path) -> dict:
@@ -256,7 +246,7 @@ def init_from_peft(method, folder: str | Path) -> dict:
     folder = Path(folder)
     config = check_peft_init(folder, method.method_name)
     weights = load_peft_weights(str(folder), device="cpu")
-    names = NAME_MAPS[method.method_name](method, config)
+    names = NAME_MAPS[config["peft_type"]](method, config)
     missing, extra = sorted(set(names) - set(weights)), sorted(set(weights) - set(names))
     if missing or extra:
         raise ConfigError(f"--init-from-peft: {folder}: tensors do not match this run (missing {missing[:2]}, "

@@ -14,7 +14,7 @@ backbone kind. A family owns:
 - packing (`packs`, `position_offset`) and whether token types exist (`uses_token_types`);
 - the template (`make_template`): the encoder Template or the text-to-text GenerativeTemplate.
 
-A new family is one module with a subclass and one line in `infoprompt.families.FAMILIES`
+A new family is one module with a subclass and one `@register_family(name)` line (infoprompt.families.registry)
 (docs/families.md shows a worked example).
 """
 

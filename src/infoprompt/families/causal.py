@@ -32,6 +32,7 @@ from infoprompt.families.base import (
     first_token_logprobs,
     returned_cache,
 )
+from infoprompt.families.registry import register_family
 from infoprompt.families.text_to_text import TextToTextFamily
 
 _CAUSAL_SUFFIXES = ("ForCausalLM", "LMHeadModel")
@@ -63,8 +64,8 @@ def shared_prefix_length(embeds: torch.Tensor, mask: torch.Tensor, answer_pos: t
     return min(length, int(answer_pos.min()))  # the answer position itself always runs per row
 
 
+@register_family("causal", rank=20)
 class CausalLM(TextToTextFamily, HeadedFamily):
-    name = "causal"
     kind = "causal"
     auto_class = "AutoModelForCausalLM"
     has_lm_head = True

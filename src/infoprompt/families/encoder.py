@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from infoprompt.families.base import Family, ModuleMap, Reading
+from infoprompt.families.registry import register_family
 from infoprompt.readout import read_out
 
 BERT_LIKE = ModuleMap(
@@ -36,8 +37,8 @@ def encoder_hidden(family: Family, model: nn.Module, embeds: torch.Tensor, batch
     return body(inputs_embeds=embeds, attention_mask=batch["attention_mask"], **kwargs).last_hidden_state
 
 
+@register_family("encoder", rank=100)  # claims everything: asked last
 class PooledEncoder(Family):
-    name = "encoder"
     kind = "encoder"
     auto_class = "AutoModel"
     readouts = ("mask", "mean", "mean-text", "cls")

@@ -16,14 +16,15 @@ from torch import nn
 from infoprompt.errors import ConfigError
 from infoprompt.families.base import HeadedFamily, ModuleMap, Reading, first_token_logprobs, head_features
 from infoprompt.families.encoder import BERT_LIKE, ENCODER_LAYERS, encoder_hidden
+from infoprompt.families.registry import register_family
 from infoprompt.readout import read_out
 
 # Model types whose public checkpoints are (almost always) pretrained with a masked-LM objective.
 MLM_MODEL_TYPES = {"roberta", "xlm-roberta", "camembert", "deberta", "deberta-v2", "electra", "distilbert", "albert"}
 
 
+@register_family("mlm", rank=30)
 class MaskedLM(HeadedFamily):
-    name = "mlm"
     kind = "encoder"
     auto_class = "AutoModelForMaskedLM"
     has_lm_head = True

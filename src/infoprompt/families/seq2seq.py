@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from infoprompt.errors import ConfigError
 from infoprompt.families.base import ModuleMap, Reading
+from infoprompt.families.registry import register_family
 from infoprompt.families.text_to_text import TextToTextFamily
 
 T5_LIKE = ModuleMap(
@@ -34,8 +35,8 @@ class Seq2SeqState:
     mask: torch.Tensor
 
 
+@register_family("seq2seq", rank=10)
 class Seq2SeqLM(TextToTextFamily):
-    name = "seq2seq"
     kind = "seq2seq"
     auto_class = "AutoModelForSeq2SeqLM"
     has_lm_head = True

@@ -1,4 +1,8 @@
-"""Prompt methods, one small module each, registered by name; every method runs on every backbone family."""
+"""Prompt methods, one small module each, registered by name; every method runs on every backbone family.
+
+The registry and its recipe ("add a method"): `infoprompt.methods.registry`. Importing this package
+registers every built-in method.
+"""
 
 from infoprompt.methods import (  # noqa: F401  (registration)
     adapter,
@@ -15,26 +19,25 @@ from infoprompt.methods import (  # noqa: F401  (registration)
     residual,
     warp,
 )
-from infoprompt.methods.base import (
-    Capability,
-    MethodConfig,
-    MethodOutput,
-    PromptMethod,
+from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod
+from infoprompt.methods.registry import (
+    METHODS,
+    MethodEntry,
     build_method,
     list_methods,
     method_classes,
-    method_for_backbone,
     register_method,
 )
 
 __all__ = [
+    "METHODS",
     "Capability",
     "MethodConfig",
+    "MethodEntry",
     "MethodOutput",
     "PromptMethod",
     "build_method",
     "list_methods",
     "method_classes",
-    "method_for_backbone",
     "register_method",
 ]

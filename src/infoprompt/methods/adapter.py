@@ -42,7 +42,8 @@ class AdapterConfig(TunedBackboneConfig):
             raise ConfigError(f"--adapter-placement must be one of {sorted(PLACEMENTS)}, got '{self.adapter_placement}'")
 
 
-@register_method("adapter", AdapterConfig)
+@register_method("adapter", AdapterConfig, rank=9, group="baselines", display="Adapter", row=2,
+                 no_peft="peft has no bottleneck-adapter (Houlsby/Pfeiffer) tuner", test_options={"adapter_size": 4})
 class Adapter(TunedBackboneMethod):
     # Houlsby et al. search {3e-5, 3e-4, 3e-3}; 1e-3 sits between the two upper values, for short few-shot runs.
     default_lr: ClassVar[float] = 1e-3

@@ -1,4 +1,4 @@
-"""What every method shares: a config dataclass, a registry, and the frozen prompted backbone.
+"""What every method shares: a config dataclass and the frozen prompted backbone (the registry: methods/registry.py).
 
 A method is an `nn.Module` whose `forward(batch)` returns a `MethodOutput`: logits plus a dict of
 named loss terms and their weights. The training loop sums `weight * term` and logs every term; it
@@ -27,11 +27,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from infoprompt.backbones import Backbone
-from infoprompt.data.tasks import TaskSpec
+from infoprompt.data.spec import TaskSpec
 from infoprompt.errors import ConfigError, check_settings
 from infoprompt.families import Reading
 from infoprompt.methods.heads import ClassEmbeddingHead
 from infoprompt.methods.prompt_masks import PromptMasker
+from infoprompt.methods.registry import register_method  # noqa: F401  (method modules take it from here)
 from infoprompt.packing import Packer
 
 PREDICTIONS = ("auto", "head", "label")
@@ -109,53 +110,6 @@ class Capability(enum.Flag):
     RUN_REPORT = enum.auto()  # run_report() adds method-specific facts to the run summary
     LABEL_LIKELIHOOD = enum.auto()  # logits are an LM's label likelihoods, so greedy generation can stand in
     PRUNABLE = FREE_PROMPT | GENERATED_PROMPT  # XPrompt can mask its prompt tokens and pieces
-
-
-_METHODS: dict[str, tuple[type[MethodConfig], type[PromptMethod]]] = {}
-_UNLISTED: set[str] = set()  # built by name for old checkpoints, not offered (e.g. gen-prompt)
-
-
-def register_method(name: str, config_cls: type[MethodConfig], *, listed: bool = True):
-    """Class decorator: make a method available by name to the CLI, API and checkpoints.
-
-    `listed=False`: left out of `list_methods()` (legacy names kept so old checkpoints load)."""
-
-    def wrap(cls):
-        cls.method_name = name
-        _METHODS[name] = (config_cls, cls)
-        if not listed:
-            _UNLISTED.add(name)
-        return cls
-
-    return wrap
-
-
-def list_methods() -> list[str]:
-    return sorted(set(_METHODS) - _UNLISTED)
-
-
-def method_classes(name: str) -> tuple[type[MethodConfig], type[PromptMethod]]:
-    if name not in _METHODS:
-        raise ConfigError(f"unknown method '{name}' (choose from: {', '.join(list_methods())})")
-    return _METHODS[name]
-
-
-def build_method(name: str, backbone: Backbone, task: TaskSpec, config: MethodConfig | dict | None = None) -> PromptMethod:
-    """Instantiate a registered method on a backbone for a task."""
-    config_cls, method_cls = method_classes(name)
-    if config is None:
-        config = config_cls()
-    elif isinstance(config, dict):
-        config = config_cls.from_dict(config)
-    config.validate()
-    return method_cls(config, backbone, task)
-
-
-def method_for_backbone(name: str, config: MethodConfig, backbone: Backbone) -> tuple[str, MethodConfig]:
-    """The registered method to build for `--method name` on this backbone, with its config.
-
-    Every method runs on every family, so this is the identity; it stays the one place a run asks."""
-    return name, config
 
 
 def resolve_predict(choice: str, backbone: Backbone, readout: str) -> str:
@@ -350,8 +304,6 @@ class PromptMethod(nn.Module):
 
     def uses_token_types(self) -> bool:
         return self.family.uses_token_types(self.backbone)
-
-    _uses_token_types = uses_token_types  # the name analysis code calls
 
     def forward(self, batch: dict) -> MethodOutput:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -18,7 +18,8 @@ from infoprompt.methods.base import register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
 
 
-@register_method("bitfit", TunedBackboneConfig)
+@register_method("bitfit", TunedBackboneConfig, rank=11, group="baselines", display="BitFit", row=3,
+                 no_peft="peft has no bias-only tuner")
 class BitFit(TunedBackboneMethod):
     # Ben Zaken et al. (2022) search {1e-4, 4e-4, 7e-4, 1e-3}; the top of that range suits short few-shot runs.
     default_lr: ClassVar[float] = 1e-3

@@ -91,7 +91,8 @@ def check_shared_weights_frozen(original: nn.Module, tuned: nn.Module) -> None:
         raise RuntimeError(f"trains weights shared with the given backbone (declare them in tuned_existing): {leaked[:3]}")
 
 
-@register_method("finetune", TunedBackboneConfig)
+@register_method("finetune", TunedBackboneConfig, rank=8, group="baselines", display="Finetuning", row=1,
+                 no_peft="full fine-tuning changes the backbone's own weights; save the model instead of an adapter")
 class FineTune(TunedBackboneMethod):
     """Every backbone weight on the readout's path is trained, with the head."""
 

@@ -167,7 +167,8 @@ class PromptFreeCache:
                        if name.startswith(prefix)}
 
 
-@register_method("idpg", IDPGConfig)
+@register_method("idpg", IDPGConfig, rank=5, display="IDPG", row=8,
+                 no_peft="IDPG generates a different prompt for every input; peft's prompts are fixed vectors")
 class IDPG(PromptLayerMixin, PromptMethod):
     """Input-dependent prompts from a bottleneck generator on Φ(X); class-embedding head."""
 

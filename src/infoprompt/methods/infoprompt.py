@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from infoprompt.methods.base import MethodOutput, register_method
 from infoprompt.methods.idpg import IDPG, IDPGConfig
 from infoprompt.methods.mi import MILossConfig, MILosses
+from infoprompt.methods.registry import Ablation
 
 
 @dataclass
@@ -42,7 +43,14 @@ class InfoPromptConfig(MILossConfig, IDPGConfig):
     """IDPG's options, then the MI losses' (infoprompt.methods.mi declares them once for every method)."""
 
 
-@register_method("infoprompt", InfoPromptConfig)
+# --ablation: the MI losses switched off (also for any method with --mi-losses: they have beta and gamma too)
+ABLATIONS = {"no-head": Ablation({"gamma": 0.0}, "γ=0", "gamma=0"), "no-rep": Ablation({"beta": 0.0}, "β=0", "beta=0"),
+             "no-mi": Ablation({"gamma": 0.0, "beta": 0.0}, "γ=β=0", "both 0")}
+
+
+@register_method("infoprompt", InfoPromptConfig, rank=6, display="InfoPrompt", row=9, ablations=ABLATIONS,
+                 no_peft="InfoPrompt generates a prompt per input (and trains with its MI losses); peft's prompts are "
+                         "fixed vectors", test_variants={"head": {"predict": "head"}})
 class InfoPrompt(MILosses, IDPG):
     def __init__(self, config: InfoPromptConfig, backbone, task):
         super().__init__(config, backbone, task)

@@ -110,7 +110,7 @@ class LateGenerator(nn.Module):
         return self.dropout(out)
 
 
-@register_method("late", LateConfig)
+@register_method("late", LateConfig, rank=3)
 class LatePrompt(MISwitch, PromptLayerMixin, PromptMethod):
     """LPT: prompts generated from and inserted into the states entering layer K; class-embedding head."""
 

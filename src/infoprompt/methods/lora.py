@@ -34,7 +34,8 @@ class LoRAConfig(TunedBackboneConfig):
             raise ConfigError(f"--lora-alpha must be > 0, got {self.lora_alpha}")
 
 
-@register_method("lora", LoRAConfig)
+@register_method("lora", LoRAConfig, rank=10, group="baselines", display="LoRA", row=4, peft_type="LORA", peft_init=True,
+                 test_options={"lora_r": 2})
 class LoRA(TunedBackboneMethod):
     # Hu et al. (2022), Table 9: RoBERTa-base uses 4e-4 to 5e-4 on GLUE (5e-4 on SST-2).
     default_lr: ClassVar[float] = 5e-4

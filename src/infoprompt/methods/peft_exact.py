@@ -128,7 +128,8 @@ def sequence_classifier(backbone: Backbone, task: TaskSpec) -> nn.Module:
     return model
 
 
-@register_method("peft", PeftExactConfig)
+@register_method("peft", PeftExactConfig, rank=13, group="peft", help="peft's own model, layout and head (docs/interop.md)",
+                 test_options=None)
 class PeftExact(PromptMethod):
     """peft's `PeftModelForSequenceClassification` as one of our methods (forward(batch) -> MethodOutput).
 

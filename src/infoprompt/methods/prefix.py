@@ -36,7 +36,8 @@ class PrefixConfig(TunedBackboneConfig):
             raise ConfigError(f"--prefix-hidden must be >= 0, got {self.prefix_hidden}")
 
 
-@register_method("prefix", PrefixConfig)
+@register_method("prefix", PrefixConfig, rank=12, group="baselines", display="Prefix tuning", row=5,
+                 peft_type="PREFIX_TUNING", peft_init=True, test_options={"prefix_length": 2})
 class PrefixTuning(TunedBackboneMethod):
     # P-tuning v2's released scripts use 5e-3 to 1e-2 for BERT/RoBERTa on SuperGLUE and GLUE-style tasks.
     default_lr: ClassVar[float] = 1e-2

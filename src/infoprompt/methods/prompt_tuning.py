@@ -64,7 +64,8 @@ class SwitchablePrompt(MISwitch, FreePromptMethod):
         self.init_mi_switch(backbone.tokenizer)
 
 
-@register_method("prompt", PromptTuningConfig)
+@register_method("prompt", PromptTuningConfig, rank=1, display="Prompt tuning", row=6, peft_type="PROMPT_TUNING",
+                 peft_init=True)
 class PromptTuning(SwitchablePrompt):
     """Lester prompt tuning (prefix layout)."""
 
@@ -74,6 +75,7 @@ class LegacyGenPromptConfig(PromptTuningConfig):
     predict: str = "label"
 
 
-@register_method("gen-prompt", LegacyGenPromptConfig, listed=False)
+@register_method("gen-prompt", LegacyGenPromptConfig, listed=False, rank=14, help="prompt",
+                 no_peft="prompts on generative backbones are not exported yet")
 class LegacyGenPrompt(PromptTuning):
     """The name generative prompt tuning had before families: old checkpoints load as `prompt --predict label`."""

@@ -98,7 +98,8 @@ class PromptReparameterization(nn.Module):
         return torch.stack([mlp(row) for mlp, row in zip(self.mlps, prompt)])
 
 
-@register_method("residual", ResidualConfig)
+@register_method("residual", ResidualConfig, rank=2, peft_type="PROMPT_TUNING",
+                 test_options={"residual_bottleneck": 8}, test_variants={"mi": {"mi_losses": True}})
 class Residual(SwitchablePrompt):
     """Prompt tuning whose prompt tokens come through a shared residual MLP (folded away when saved)."""
 

@@ -16,7 +16,9 @@ class WarpConfig(MISwitchConfig, MethodConfig):
     seed: int = 0
 
 
-@register_method("warp", WarpConfig)
+@register_method("warp", WarpConfig, rank=4, display="WARP", row=7,
+                 no_peft="WARP's prompt slots sit inside the template (around the sentence and the mask), peft's "
+                         "prompt tuning only prepends")
 class Warp(SwitchablePrompt):
     """Same parameters as prompt tuning; only the template layout differs."""
 
@@ -26,6 +28,7 @@ class LegacyGenWarpConfig(WarpConfig):
     predict: str = "label"
 
 
-@register_method("gen-warp", LegacyGenWarpConfig, listed=False)
+@register_method("gen-warp", LegacyGenWarpConfig, listed=False, rank=15, help="warp",
+                 no_peft="WARP's prompt slots sit inside the template, peft's prompt tuning only prepends")
 class LegacyGenWarp(Warp):
     """The name WARP on generative backbones had before families: old checkpoints load as `warp --predict label`."""

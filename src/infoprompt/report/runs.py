@@ -23,12 +23,15 @@ else accuracy.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from infoprompt.config import method_registry
 from infoprompt.errors import DataError
+from infoprompt.registry import Derived
 from infoprompt.rundir import CONFIG, RESULT, SPEC, read_metrics
 
 SCORE_RULES = ("selected", "last", "best-dev")
@@ -213,11 +216,12 @@ def varying_keys(records: list[RunRecord], exclude: set[str] | frozenset[str] = 
     return sorted(keys)
 
 
-METHOD_NAMES = {"finetune": "Finetuning", "adapter": "Adapter", "bitfit": "BitFit", "lora": "LoRA",
-                "prefix": "Prefix tuning", "prompt": "Prompt tuning", "warp": "WARP", "idpg": "IDPG",
-                "infoprompt": "InfoPrompt"}
-METHOD_ORDER = list(METHOD_NAMES)  # the paper's row order: baselines first, InfoPrompt last
-ABLATION_NAMES = {"none": "", "no-head": "γ=0", "no-rep": "β=0", "no-mi": "γ=β=0"}
+# From the method entries (infoprompt.methods.registry: display, row, ablations), read when a label is made.
+METHOD_NAMES: Mapping[str, str] = Derived(lambda: method_registry().report_names())  # method -> its row label
+METHOD_ORDER: Mapping[str, int] = Derived(  # the paper's row order: baselines first, InfoPrompt last
+    lambda: {m: i for i, m in enumerate(method_registry().report_rows())})
+ABLATION_NAMES: Mapping[str, str] = Derived(
+    lambda: {name: a.label if a else "" for name, (_, a) in method_registry().ablations().items()})
 
 
 def variant_label(record: RunRecord, keys: list[str]) -> str:
@@ -240,7 +244,7 @@ def variant_label(record: RunRecord, keys: list[str]) -> str:
 def variant_sort_key(record: RunRecord, label: str) -> tuple:
     """Paper order: Finetuning, Adapter, (Prompt tuning), WARP, IDPG, InfoPrompt, then γ=0, β=0, γ=β=0."""
     method = record.method
-    index = METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER)
+    index = METHOD_ORDER[method] if method in METHOD_ORDER else len(METHOD_ORDER)
     ablation = str(record.args.get("ablation", "none"))
     ablation_index = list(ABLATION_NAMES).index(ablation) if ablation in ABLATION_NAMES else len(ABLATION_NAMES)
     return (index, method, ablation_index, label)

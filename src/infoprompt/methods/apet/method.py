@@ -68,7 +68,9 @@ class APETConfig(TunedBackboneConfig):
         return [(op, self.apet_positions) for op in self.ops()]
 
 
-@register_method("apet", APETConfig)
+@register_method("apet", APETConfig, rank=7, display="APET",
+                 no_peft="APET's budgeted primitives (partial slices, per-layer prefix lengths) have no peft config",
+                 test_options={"budget": 300, "apet_ops": "add,plug"})
 class APET(TunedBackboneMethod):
     capabilities = Capability.PROMPTS | Capability.RUN_REPORT
     # The paper uses 3e-4 for BERT; short few-shot runs here take the adapter/BitFit baselines' 1e-3.
