@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from infoprompt.data.frames import recordable
+from infoprompt.data.source import TaskSource
 from infoprompt.errors import ConfigError
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
 
@@ -254,11 +256,12 @@ class TrainConfig(TrainerConfig):
                               "class), or --official-draw")
 
     def _has_test(self) -> bool:
-        if self.task == "custom":
-            return bool(self.test_file or self.test_data is not None)
-        from infoprompt.data.tasks import get_task
+        return self.task_source().has_test()
 
-        return get_task(self.task).has_test
+    def task_source(self) -> TaskSource:
+        """What `data/` needs of this run: the task, its files or rows, and the few-shot draw."""
+        values = {name: getattr(self, name) for name in TaskSource.__dataclass_fields__}
+        return TaskSource(**{**values, "text_fields": tuple(self.text_fields) if self.text_fields else None})
 
     def method_config(self):
         """The method's config object: the shared fields, the user's options and the ablation's zeros."""
@@ -267,6 +270,32 @@ class TrainConfig(TrainerConfig):
         config_cls, _ = method_classes(self.method)
         shared = {k: getattr(self, k) for k in SHARED_WITH_METHOD if k in config_cls.__dataclass_fields__}
         return config_cls(**shared, **{**self.method_options, **ABLATIONS[self.ablation]})
+
+
+# --- fields and saved runs ------------------------------------------------------------------------
+
+RESUME_FREE = object()
+# Each TrainConfig field that a saved run treats specially. RESUME_FREE: it may differ between a run and its
+# resumption without changing its numbers (`precision` and `optimizer` do change them, but the trainer's own
+# resume record already checks them). A value: records written by older versions lack the field, and their
+# runs used that value. Before packing existed every run was padded; before issue 17 every run kept its best
+# full-dev evaluation (and reported it) and never stopped early; before they were settable, warmup was 0 and
+# clipping 1.0; an ablation was recorded as its zeros in method_options.
+SAVED_RUN_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision",
+                     "compile", "optimizer", "bucket_batches", "report_to"), RESUME_FREE),
+    "packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
+    "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None, "dev_data": None,
+    "test_data": None, "grad_accum": 1, "max_steps": None,
+}
+LEGACY_DEFAULTS = {k: v for k, v in SAVED_RUN_FIELDS.items() if v is not RESUME_FREE}
+
+
+def resume_config(cfg: TrainConfig) -> dict:
+    """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
+    so states saved before the field existed still resume (and only under that value)."""
+    return {k: v for k, v in recordable(cfg.__dict__).items()
+            if SAVED_RUN_FIELDS.get(k) is not RESUME_FREE and LEGACY_DEFAULTS.get(k, RESUME_FREE) != v}
 
 
 # --- method options --------------------------------------------------------------------------------
