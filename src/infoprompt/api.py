@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, check_output_dir
+from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside
 from infoprompt.backbones import Backbone
-from infoprompt.config import LEGACY_DEFAULTS, TrainConfig, TrainerConfig, resolve_device, resume_config  # noqa: F401
+from infoprompt.config import TrainConfig
 from infoprompt.data.example import Example
 from infoprompt.data.frames import frame_examples, require_file_split, text_rows_task
 from infoprompt.data.readers import BadRowPolicy
@@ -43,17 +43,19 @@ from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
 from infoprompt.report.summary import cost_fields, headline_summary
 from infoprompt.run import (  # noqa: F401  (public)
+    LEGACY_DEFAULTS,
+    TrainingPlan,
     assemble_run,
     plan_reporting,
+    plan_training,
     reported_split,
     resolve_lr,
     resolve_task,
+    resume_config,
     run_summary,
     score_reported,
-    score_test,
 )
 from infoprompt.training.checkpoint import save_checkpoint
-from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import evaluate_features, fit, predict_logits, steps_per_epoch
 from infoprompt.training.tracking import make_trackers
@@ -69,13 +71,6 @@ class TrainResult:
     main_process: bool = True  # False on the other ranks of a multi-process run (they print nothing)
 
 
-def _default_run_dir(cfg: TrainConfig) -> Path:
-    shots = f"shots{cfg.shots}" if cfg.shots else f"k{cfg.shots_per_class}" if cfg.shots_per_class else "full"
-    shots += "-official" if cfg.official_draw else ""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
-
-
 def train(cfg: TrainConfig, backbone: Backbone | None = None,
           prepare: Callable[[torch.nn.Module], dict] | None = None) -> TrainResult:
     """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir.
@@ -84,14 +79,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
     """
     wall_start = time.perf_counter()
-    cfg.validate()  # every setting, before any data or backbone is loaded
-    check_launch()  # a launch asked for N processes that started one: refused, not silently one process
-    if cfg.output:
-        check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
-    device = resolve_device(cfg.device)
+    plan = plan_training(cfg)  # every check that needs no data or backbone; the run's narrow values
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
-    trainer_config = TrainerConfig.of(cfg, lr=resolve_lr(cfg), device=device)
 
     def setup(method) -> dict:  # on the freshly built method, before its template is made
         meta = prepare(method) if prepare is not None else {}
@@ -99,7 +89,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
         return meta
 
-    run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
+    run_dir = plan.run_dir
     # Under a multi-process launch only rank 0 writes the run directory, so only rank 0 locks and checks it
     # (the other ranks would find rank 0's lock and files and refuse).
     writer = int(os.environ.get("RANK", "0")) == 0
@@ -109,23 +99,22 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
     run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not writer:
-        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
-    with RunLock(run_dir):  # one writer per run directory (named in the refusal)
-        check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
-        for name in RUN_FILES:
-            check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
-        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
+    with RunLock(run_dir) if writer else contextlib.nullcontext():  # one writer per run directory (named in the refusal)
+        if writer:
+            check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
+            for name in RUN_FILES:
+                check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
+        return _train_run(cfg, run, plan, wall_start)
 
 
 # What a run writes at its top level (each by temp-and-rename; checked to stay inside the run directory).
 RUN_FILES = ("config.json", "model.safetensors", "metrics.jsonl", "learning_curve.png", "resume/state.json")
 
 
-def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConfig, device: str,
-               wall_start: float) -> TrainResult:
+def _train_run(cfg: TrainConfig, run, plan: TrainingPlan, wall_start: float) -> TrainResult:
     """`train` once the run is assembled and its directory locked."""
     task, method = run.task, run.method
+    run_dir, trainer_config, device = plan.run_dir, plan.trainer, plan.trainer.device
     reporting = plan_reporting(cfg, run)  # the reported split is read (and checked) before any training
     meta = reporting.meta
 

@@ -19,19 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from infoprompt.data.frames import recordable
 from infoprompt.data.source import TaskSource
+from infoprompt.devices import DEVICE_PATTERN, resolve_device  # noqa: F401  (public here too)
 from infoprompt.errors import ConfigError
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
 
 ABLATIONS = {"none": {}, "no-head": {"gamma": 0.0}, "no-rep": {"beta": 0.0}, "no-mi": {"gamma": 0.0, "beta": 0.0}}
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def _tasks() -> tuple:
@@ -272,32 +270,6 @@ class TrainConfig(TrainerConfig):
         return config_cls(**shared, **{**self.method_options, **ABLATIONS[self.ablation]})
 
 
-# --- fields and saved runs ------------------------------------------------------------------------
-
-RESUME_FREE = object()
-# Each TrainConfig field that a saved run treats specially. RESUME_FREE: it may differ between a run and its
-# resumption without changing its numbers (`precision` and `optimizer` do change them, but the trainer's own
-# resume record already checks them). A value: records written by older versions lack the field, and their
-# runs used that value. Before packing existed every run was padded; before issue 17 every run kept its best
-# full-dev evaluation (and reported it) and never stopped early; before they were settable, warmup was 0 and
-# clipping 1.0; an ablation was recorded as its zeros in method_options.
-SAVED_RUN_FIELDS: dict[str, Any] = {
-    **dict.fromkeys(("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision",
-                     "compile", "optimizer", "bucket_batches", "report_to"), RESUME_FREE),
-    "packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
-    "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None, "dev_data": None,
-    "test_data": None, "grad_accum": 1, "max_steps": None,
-}
-LEGACY_DEFAULTS = {k: v for k, v in SAVED_RUN_FIELDS.items() if v is not RESUME_FREE}
-
-
-def resume_config(cfg: TrainConfig) -> dict:
-    """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
-    so states saved before the field existed still resume (and only under that value)."""
-    return {k: v for k, v in recordable(cfg.__dict__).items()
-            if SAVED_RUN_FIELDS.get(k) is not RESUME_FREE and LEGACY_DEFAULTS.get(k, RESUME_FREE) != v}
-
-
 # --- method options --------------------------------------------------------------------------------
 
 # TrainConfig fields that also configure the method (passed to every method config that has them).
@@ -368,28 +340,7 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
     return checked
 
 
-# --- the environment: devices and backbone limits ---------------------------------------------------
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> cuda, then mps, then cpu; an explicit device must exist here (else a one-line ConfigError)."""
-    if not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{name}'")
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if name.startswith("cuda"):
-        if not cuda:
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device auto or cpu)")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if name == "mps" and not mps:
-        raise ConfigError("--device mps: MPS is not available on this machine (use --device auto or cpu)")
-    return name
+# --- the environment: backbone limits ---------------------------------------------------
 
 
 @lru_cache(maxsize=64)

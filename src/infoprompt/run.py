@@ -12,30 +12,55 @@ task, the method's config and the template size, and `restore_tensors` copies th
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from infoprompt.atomic_files import check_output_dir
 from infoprompt.backbones import Backbone, load_backbone
-from infoprompt.config import LEGACY_DEFAULTS, TrainConfig
+from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
 from infoprompt.data.example import Example
 from infoprompt.data.frames import DATA_FIELDS, recordable
 from infoprompt.data.readers import BadRowPolicy
-from infoprompt.data.source import TaskSource, load_examples, reused_split
-from infoprompt.data.source import read_splits as source_splits
-from infoprompt.data.source import resolve_task as source_task
+from infoprompt.data.source import TaskSource, draw_splits, load_examples, reused_split, source_task
 from infoprompt.data.tasks import TaskSpec, resolve_data_dir
-from infoprompt.errors import ConfigError, check_settings
+from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.methods import Capability, PromptMethod, build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import Feature, Template
 from infoprompt.training.checkpoint import check_backbone, check_shapes, read_checkpoint_config, restore_tensors
+from infoprompt.training.launch import check_launch
 from infoprompt.training.loop import predict_logits
 from infoprompt.training.selection import scored, summary_fields
 
 Prepare = Callable[[PromptMethod], dict]
+
+RESUME_FREE = object()
+# Each TrainConfig field that a saved run treats specially. RESUME_FREE: it may differ between a run and its
+# resumption without changing its numbers (`precision` and `optimizer` do change them, but the trainer's own
+# resume record already checks them). A value: records written by older versions lack the field, and their
+# runs used that value. Before packing existed every run was padded; before issue 17 every run kept its best
+# full-dev evaluation (and reported it) and never stopped early; before they were settable, warmup was 0 and
+# clipping 1.0; an ablation was recorded as its zeros in method_options.
+SAVED_RUN_FIELDS: dict[str, Any] = {
+    **dict.fromkeys(("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision",
+                     "compile", "optimizer", "bucket_batches", "report_to"), RESUME_FREE),
+    "packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
+    "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None, "dev_data": None,
+    "test_data": None, "grad_accum": 1, "max_steps": None,
+}
+LEGACY_DEFAULTS = {k: v for k, v in SAVED_RUN_FIELDS.items() if v is not RESUME_FREE}
+
+
+def resume_config(cfg: TrainConfig) -> dict:
+    """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
+    so states saved before the field existed still resume (and only under that value)."""
+    return {k: v for k, v in recordable(cfg.__dict__).items()
+            if SAVED_RUN_FIELDS.get(k) is not RESUME_FREE and LEGACY_DEFAULTS.get(k, RESUME_FREE) != v}
 
 
 @dataclass
@@ -76,8 +101,8 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
     policy = policy if policy is not None else BadRowPolicy(skip=cfg.skip_bad_rows)
     source = cfg.task_source()
     if record is None:
-        task = task if task is not None else source_task(source, policy)
         method_name, method_config = cfg.method, cfg.method_config()
+        task = task if task is not None else source_task(source, policy)
         max_length = cfg.max_length
     else:
         task = TaskSpec.from_dict(record["task"])
@@ -86,7 +111,7 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
         max_length = int(record.get("template", {}).get("max_length", cfg.max_length))
     method_config.validate()
     data_dir = resolve_data_dir(source.data_dir) if splits and not task.splits else None
-    examples = source_splits(task, splits, data_dir, policy, source)
+    examples = draw_splits(task, splits, data_dir, policy, source)
     if backbone is None and record is not None:  # the backbone the checkpoint was trained on, as it was loaded
         backbone = load_backbone(record["backbone"]["name"], dropout=record.get("backbone_dropout", "off"),
                                  safetensors_only=True)  # a checkpoint-named backbone is never unpickled
@@ -97,8 +122,8 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
         check_shapes(record, backbone, build_method)  # the config's sizes against the saved shapes, on "meta"
     else:
         limit = backbone.max_positions
-        check_settings([(limit is None or max_length <= limit,
-                         f"--max-length {max_length}: backbone '{cfg.backbone}' takes at most {limit} tokens")])
+        if limit is not None and max_length > limit:
+            raise ConfigError(f"--max-length {max_length}: backbone '{cfg.backbone}' takes at most {limit} tokens")
         torch.manual_seed(cfg.seed)
     method_name, method_config = method_for_backbone(method_name, method_config, backbone)  # the one place
     method = build_method(method_name, backbone, task, method_config)
@@ -117,7 +142,7 @@ def assemble_run(cfg: TrainConfig | None = None, *, checkpoint: str | Path | Non
 def read_splits(task: TaskSpec, splits: Sequence[str], data_dir: Path | None, policy: BadRowPolicy,
                 cfg: TrainConfig) -> dict[str, list[Example]]:
     """The requested splits' examples of a run's config (`data.source.read_splits` on its task source)."""
-    return source_splits(task, splits, data_dir, policy, cfg.task_source())
+    return draw_splits(task, splits, data_dir, policy, cfg.task_source())
 
 
 def reported_split(cfg: TrainConfig, task: TaskSpec) -> str | None:
@@ -146,6 +171,31 @@ def config_from_record(record: dict, **overrides) -> TrainConfig:
 def resolve_task(cfg: TrainConfig, policy: BadRowPolicy) -> TaskSpec:
     """The task a config names: a registered one (verbalizer words optionally replaced) or a custom one."""
     return source_task(cfg.task_source(), policy)
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """A checked run config as the narrow values the parts of a training run receive."""
+
+    trainer: TrainerConfig  # the loop's settings, with the run's learning rate and device
+    run_dir: Path
+
+
+def plan_training(cfg: TrainConfig) -> TrainingPlan:
+    """Every check that needs no data or backbone, in the order a user meets them; then the run's narrow values."""
+    cfg.validate()  # every setting, before any data or backbone is loaded
+    lr, run_dir = resolve_lr(cfg), Path(cfg.output) if cfg.output else default_run_dir(cfg)
+    check_launch()  # a launch asked for N processes that started one: refused, not silently one process
+    if cfg.output:
+        check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
+    return TrainingPlan(TrainerConfig.of(cfg, lr=lr, device=resolve_device(cfg.device)), run_dir)
+
+
+def default_run_dir(cfg: TrainConfig) -> Path:
+    shots = f"shots{cfg.shots}" if cfg.shots else f"k{cfg.shots_per_class}" if cfg.shots_per_class else "full"
+    shots += "-official" if cfg.official_draw else ""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
 
 
 def resolve_lr(cfg: TrainConfig) -> float:
@@ -208,10 +258,11 @@ def score_test(task: TaskSpec, examples: list[Example], last, template: Template
     """The test split scored with the last weights (`last`, the method as training left it) and then with the kept
     checkpoint (loaded only afterwards: methods that train backbone weights load them into the shared backbone),
     plus its majority-class baseline; tasks with a labelled test split report these."""
+    features = template.encode(examples)
     labels = [e.label for e in examples]
     groups = [getattr(e, "group", None) for e in examples]
     out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None), "rows": len(labels)}
-    logits = predict_logits(last, template.encode(examples), batch_size, device)
+    logits = predict_logits(last, features, batch_size, device)
     out["last"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
     kept = load_kept()
     kept.method.to(device)
@@ -224,6 +275,7 @@ def run_summary(cfg: TrainConfig, run: Run, result, reporting: Reporting, test: 
                 run_dir: Path) -> dict:
     """A trained run's summary: what ran, its dev and reported scores, and whether they are held out."""
     method, task, source = run.method, run.task, reporting.source
+    reused = reused_split(task, run.examples)
     summary = {
         "task": task.name, "method": cfg.method, "backbone": cfg.backbone, "readout": method.describe_readout(),
         "predict": method.predict, "seed": cfg.seed, "shots": cfg.shots, "n_prompts": cfg.n_prompts,
@@ -241,7 +293,6 @@ def run_summary(cfg: TrainConfig, run: Run, result, reporting: Reporting, test: 
         summary.update(shots_per_class=source.shots_per_class_drawn, official_draw=source.official_draw,
                        train_draw=len(run.examples["train"]),
                        selection_split=reporting.meta["protocol"]["selection_split"])
-    reused = reused_split(task, run.examples)
     if reused:  # the reported score would not be a held-out score
         summary["honest"], summary["reused_rows"] = False, reused
         print(f"infoprompt: warning: {reused}; the reported score is not held out (honest: false)", file=sys.stderr)

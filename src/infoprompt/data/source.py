@@ -121,7 +121,7 @@ def _check_in_memory(source: TaskSource) -> None:
         raise ConfigError("task='custom' needs text_fields=['a'] or ['a', 'b']")
 
 
-def resolve_task(source: TaskSource, policy: BadRowPolicy) -> TaskSpec:
+def source_task(source: TaskSource, policy: BadRowPolicy) -> TaskSpec:
     """The task a source names: a registered one (verbalizer words optionally replaced), custom files, or
     rows from Python (data/frames.py)."""
     check_source(source)
@@ -162,7 +162,7 @@ def load_examples(source: TaskSource, task: TaskSpec, split: str, data_dir: Path
     return load_split(task, split, data_dir, policy)
 
 
-def read_splits(task: TaskSpec, splits: tuple[str, ...] | list[str], data_dir: Path | None, policy: BadRowPolicy,
+def draw_splits(task: TaskSpec, splits: tuple[str, ...] | list[str], data_dir: Path | None, policy: BadRowPolicy,
                 source: TaskSource) -> dict[str, list[Example]]:
     """The requested splits' examples; train is the seeded few-shot draw, an empty dev split is an error.
     Under --select-on few-shot, dev is the dev draw (data.sampling.few_shot_draws, or LM-BFF's official one)."""
