@@ -51,11 +51,9 @@ from infoprompt.run import (  # noqa: F401  (public)
     reported_split,
     resolve_lr,
     resolve_task,
-    resume_config,
     run_summary,
     score_reported,
 )
-from infoprompt.training.checkpoint import save_checkpoint
 from infoprompt.training.logging import JsonlLog, plot_learning_curve
 from infoprompt.training.loop import evaluate_features, fit, predict_logits, steps_per_epoch
 from infoprompt.training.tracking import make_trackers
@@ -115,16 +113,12 @@ def _train_run(cfg: TrainConfig, run, plan: TrainingPlan, wall_start: float) -> 
     """`train` once the run is assembled and its directory locked."""
     task, method = run.task, run.method
     run_dir, trainer_config, device = plan.run_dir, plan.trainer, plan.trainer.device
-    reporting = plan_reporting(cfg, run)  # the reported split is read (and checked) before any training
+    reporting = plan_reporting(cfg, run, run_dir)  # the reported split is read (and checked) before any training
     meta = reporting.meta
-
-    def on_best(scores: dict, step: int) -> None:
-        save_checkpoint(run_dir, method, {**meta, "dev_metrics": scores, "step": step})
-
     result = fit(
         method, run.features["train"], run.features["dev"], metrics=task.metrics, primary_metric=task.primary_metric,
-        config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
-        resume_config=resume_config(cfg),
+        config=trainer_config, run_dir=run_dir, on_best=reporting.save_best, resume=cfg.resume,
+        resume_config=reporting.resume_config,
         trackers=make_trackers(cfg.report_to, run_dir, run_dir.name, meta["train_config"]),
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files

@@ -32,7 +32,13 @@ from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.methods import Capability, PromptMethod, build_method, method_classes, method_for_backbone
 from infoprompt.prompting.template import Feature, Template
-from infoprompt.training.checkpoint import check_backbone, check_shapes, read_checkpoint_config, restore_tensors
+from infoprompt.training.checkpoint import (
+    check_backbone,
+    check_shapes,
+    read_checkpoint_config,
+    restore_tensors,
+    save_checkpoint,
+)
 from infoprompt.training.launch import check_launch
 from infoprompt.training.loop import predict_logits
 from infoprompt.training.selection import scored, summary_fields
@@ -218,9 +224,16 @@ class Reporting:
     final: str | None
     rows: list[Example] | None
     meta: dict
+    resume_config: dict  # what a resumed run must share with its saved state
+    run_dir: Path
+    method: PromptMethod
+
+    def save_best(self, scores: dict, step: int) -> None:
+        """`fit`'s on_best: the kept checkpoint, with this run's record."""
+        save_checkpoint(self.run_dir, self.method, {**self.meta, "dev_metrics": scores, "step": step})
 
 
-def plan_reporting(cfg: TrainConfig, run: Run) -> Reporting:
+def plan_reporting(cfg: TrainConfig, run: Run, run_dir: Path) -> Reporting:
     """The reported split and the checkpoint record of a run about to train."""
     source = cfg.task_source()
     final = reported_split(cfg, run.task)
@@ -237,7 +250,7 @@ def plan_reporting(cfg: TrainConfig, run: Run) -> Reporting:
         meta["protocol"] = {"select_on": source.select_on,
                             "selection_split": source.draw_names(len(run.examples["dev"])),
                             "train_draw": len(run.examples["train"]), "reported_split": f"{final} (n={len(rows)})"}
-    return Reporting(source, final, rows, meta)
+    return Reporting(source, final, rows, meta, resume_config(cfg), run_dir, run.method)
 
 
 def score_reported(reporting: Reporting, run: Run, load_kept: Callable, batch_size: int, device: str) -> dict | None:
