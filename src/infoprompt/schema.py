@@ -199,11 +199,15 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
 def check_fields(obj: Any, *, declared: bool = False) -> None:
     """Check each schema field of a dataclass instance in place (types, finiteness, ranges, choices).
 
-    declared: only the fields declared with metadata (`setting(...)`); a plain field (a subclass's new default
-    for a shared value, say) is no option of its own."""
+    declared: only the fields declared with metadata (`setting(...)`), and only the bounds they declare; a plain
+    field (a subclass's new default for a shared value, say) is no option of its own, and a size without a
+    declared upper bound is left to the checks that know what it allocates (a checkpoint's record)."""
     for f in fields(obj):
         if declared and not f.metadata:
             continue
         spec = setting_of(f)
+        if spec is not None and declared:
+            spec = dataclasses.replace(spec, min=-math.inf if spec.min is None else spec.min,
+                                       max=math.inf if spec.max is None else spec.max)
         if spec is not None:
             setattr(obj, f.name, spec.check(getattr(obj, f.name)))
