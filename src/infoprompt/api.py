@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,22 +21,14 @@ from typing import Any
 
 import torch
 
-from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, check_output_dir
+from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside
 from infoprompt.backbones import Backbone
-from infoprompt.config import TrainConfig, resolve_device
+from infoprompt.config import TrainConfig
 from infoprompt.data.example import Example
-from infoprompt.data.frames import (
-    frame_examples,
-    recordable,
-    require_file_split,
-    text_rows_task,
-)
-from infoprompt.data.lmbff import OFFICIAL_SHOTS
+from infoprompt.data.frames import frame_examples, require_file_split, text_rows_task
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec, convergence_level, load_split, resolve_data_dir
-from infoprompt.environment import package_versions, peak_device_mb, peak_rss_mb
 from infoprompt.errors import ConfigError
-from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.evaluation.predictions import (  # noqa: F401  (read_prediction_input, write_predictions: public)
     PredictionInput,
     PredictionWriter,
@@ -51,29 +42,25 @@ from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Template
 from infoprompt.report.learning_curve import plot_learning_curve
+from infoprompt.report.summary import cost_fields, headline_summary
 from infoprompt.run import (  # noqa: F401  (public)
+    LEGACY_DEFAULTS,
+    TrainingPlan,
     assemble_run,
-    draw_names,
-    load_examples,
+    plan_reporting,
+    plan_training,
     reported_split,
     resolve_lr,
     resolve_task,
+    run_summary,
+    score_reported,
 )
 from infoprompt.rundir import CONFIG, LEARNING_CURVE, METRICS_LOG, RUN_FILES
-from infoprompt.training.checkpoint import save_checkpoint
-from infoprompt.training.config import TrainerConfig
 from infoprompt.training.inference import evaluate_features, predict_logits
-from infoprompt.training.launch import check_launch
 from infoprompt.training.logging import JsonlLog
 from infoprompt.training.loop import fit
-from infoprompt.training.selection import scored, summary_fields
 from infoprompt.training.state import steps_per_epoch
 from infoprompt.training.tracking import make_trackers
-
-# Fields that may differ between a run and its resumption without changing its numbers.
-# (`precision` and `optimizer` do change them, but the trainer's own resume record already checks them.)
-_RESUME_FREE_FIELDS = ("progress", "output", "resume", "overwrite", "device", "data_dir", "save_every", "precision", "compile",
-                       "optimizer", "bucket_batches", "report_to")
 
 
 @dataclass
@@ -86,29 +73,6 @@ class TrainResult:
     main_process: bool = True  # False on the other ranks of a multi-process run (they print nothing)
 
 
-def _default_run_dir(cfg: TrainConfig) -> Path:
-    shots = f"shots{cfg.shots}" if cfg.shots else f"k{cfg.shots_per_class}" if cfg.shots_per_class else "full"
-    shots += "-official" if cfg.official_draw else ""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{cfg.task}_{cfg.method}_np{cfg.n_prompts}_{shots}_seed{cfg.seed}_{stamp}"
-
-
-# TrainConfig fields that records written by older versions lack, with the value those runs used.
-# Before packing existed every run was padded; before issue 17 every run kept its best full-dev evaluation
-# (and reported it) and never stopped early; before they were settable, warmup was 0 and clipping 1.0; an
-# ablation was recorded as its zeros in method_options.
-LEGACY_DEFAULTS = {"packing": "off", "select_on": "dev", "patience": 0, "warmup_ratio": 0.0, "max_grad_norm": 1.0,
-                   "eval_subsample": None, "ablation": "none", "init_from_peft": None, "train_data": None,
-                   "dev_data": None, "test_data": None, "grad_accum": 1, "max_steps": None}
-
-
-def _resume_config(cfg: TrainConfig) -> dict:
-    """What a resumed run must share with the saved state. A field at its legacy value is left implicit,
-    so states saved before the field existed still resume (and only under that value)."""
-    return {k: v for k, v in recordable(cfg.__dict__).items()
-            if k not in _RESUME_FREE_FIELDS and LEGACY_DEFAULTS.get(k, object()) != v}
-
-
 def train(cfg: TrainConfig, backbone: Backbone | None = None,
           prepare: Callable[[torch.nn.Module], dict] | None = None) -> TrainResult:
     """Train one method on one task; save the best checkpoint, logs and learning curve in the run dir.
@@ -117,14 +81,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
     """
     wall_start = time.perf_counter()
-    cfg.validate()  # every setting, before any data or backbone is loaded
-    check_launch()  # a launch asked for N processes that started one: refused, not silently one process
-    if cfg.output:
-        check_output_dir(Path(cfg.output))  # a file in the way or an unwritable folder: before any work
-    device = resolve_device(cfg.device)
+    plan = plan_training(cfg)  # every check that needs no data or backbone; the run's narrow values
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
-    trainer_config = TrainerConfig.of(cfg, lr=resolve_lr(cfg), device=device)
 
     def setup(method) -> dict:  # on the freshly built method, before its template is made
         meta = prepare(method) if prepare is not None else {}
@@ -132,7 +91,7 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             meta["init_from_peft"] = init_from_peft(method, cfg.init_from_peft)
         return meta
 
-    run_dir = Path(cfg.output) if cfg.output else _default_run_dir(cfg)
+    run_dir = plan.run_dir
     # Under a multi-process launch only rank 0 writes the run directory, so only rank 0 locks and checks it
     # (the other ranks would find rank 0's lock and files and refuse).
     writer = int(os.environ.get("RANK", "0")) == 0
@@ -142,42 +101,25 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
         check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)
     run = assemble_run(cfg, backbone=backbone, splits=("train", "dev"), prepare=setup)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if not writer:
-        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
-    with RunLock(run_dir):  # one writer per run directory (named in the refusal)
-        check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
-        for name in RUN_FILES:
-            check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
-        return _train_run(cfg, run, run_dir, trainer_config, device, wall_start)
+    with RunLock(run_dir) if writer else contextlib.nullcontext():  # one writer per run directory (named in the refusal)
+        if writer:
+            check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
+            for name in RUN_FILES:
+                check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
+        return _train_run(cfg, run, plan, wall_start)
 
 
 
-def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConfig, device: str,
-               wall_start: float) -> TrainResult:
+def _train_run(cfg: TrainConfig, run, plan: TrainingPlan, wall_start: float) -> TrainResult:
     """`train` once the run is assembled and its directory locked."""
-    task, method, policy, data_dir = run.task, run.method, run.policy, run.data_dir
-    final = reported_split(cfg, task)  # scored once, at the end
-    few_shot = cfg.select_on == "few-shot"  # its reported split is read (and checked) before any training
-    final_rows = load_examples(cfg, task, final, data_dir, policy) if few_shot else None
-    meta = {
-        "template": {"max_length": cfg.max_length, "layout": method.config.layout},
-        "backbone_dropout": cfg.backbone_dropout,
-        "eval_batch_size": cfg.eval_batch_size,
-        "data_dir": str(data_dir.resolve()) if data_dir else None,
-        "train_config": recordable({k: v for k, v in cfg.__dict__.items() if k not in ("progress",)}),
-        **run.meta,
-    }
-    if few_shot:  # the record says what selected and what is reported, with their sizes
-        meta["protocol"] = {"select_on": cfg.select_on, "selection_split": draw_names(cfg, len(run.examples["dev"])),
-                            "train_draw": len(run.examples["train"]), "reported_split": f"{final} (n={len(final_rows)})"}
-
-    def on_best(scores: dict, step: int) -> None:
-        save_checkpoint(run_dir, method, {**meta, "dev_metrics": scores, "step": step})
-
+    task, method = run.task, run.method
+    run_dir, trainer_config, device = plan.run_dir, plan.trainer, plan.trainer.device
+    reporting = plan_reporting(cfg, run, run_dir)  # the reported split is read (and checked) before any training
+    meta = reporting.meta
     result = fit(
         method, run.features["train"], run.features["dev"], metrics=task.metrics, primary_metric=task.primary_metric,
-        config=trainer_config, run_dir=run_dir, on_best=on_best, resume=cfg.resume,
-        resume_config=_resume_config(cfg),
+        config=trainer_config, run_dir=run_dir, on_best=reporting.save_best, resume=cfg.resume,
+        resume_config=reporting.resume_config,
         trackers=make_trackers(cfg.report_to, run_dir, run_dir.name, meta["train_config"]),
     )
     if result.main_process:  # in a multi-process run only rank 0 writes files
@@ -185,53 +127,20 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
                             f"{task.name} / {cfg.method} / np={cfg.n_prompts} / seed {cfg.seed}",
                             majority=(result.selection.get("dev_majority") or {}).get(task.primary_metric),
                             level=convergence_level(task.name))
-    summary = {
-        "task": task.name,
-        "method": cfg.method,
-        "backbone": cfg.backbone,
-        "readout": method.describe_readout(),
-        "predict": method.predict,
-        "seed": cfg.seed,
-        "shots": cfg.shots,
-        "n_prompts": cfg.n_prompts,
-        "trainable_params": method.num_trainable_parameters(),
-        "train_seconds": round(result.train_seconds, 2),
-        "steps": result.steps,
-        "best_step": result.best_step,
-        "dev": result.best_metrics,
-        "lr": trainer_config.lr,
-        "run_dir": str(run_dir),
-    }
-    summary["packing"] = method.packer.report()
-    if Capability.RUN_REPORT in method.capabilities:  # method-specific facts, e.g. APET's budget and placement
-        summary.update(method.run_report())
     test = None
-    if final is not None and result.main_process:
-        # The reported split (the labelled test split; the full dev split under the few-shot protocol on a task
-        # without one) is scored twice, at the end: with the last weights and with the kept checkpoint.
-        rows = final_rows if final_rows is not None else load_examples(cfg, task, final, data_dir, policy)
-        test = score_test(task, rows, method, run.template, lambda: load(run_dir, run.backbone),
-                          cfg.eval_batch_size, device)
-        if final == "test":
-            summary["test"] = test["selected"]["metrics"]
-        if few_shot:
-            test["split"] = meta["protocol"]["reported_split"]
-    summary.update(summary_fields(result.selection, task.label_names, test))
-    if few_shot:
-        summary.update(shots_per_class=cfg.shots_per_class or OFFICIAL_SHOTS, official_draw=cfg.official_draw,
-                       train_draw=len(run.examples["train"]), selection_split=meta["protocol"]["selection_split"])
-    reused = reused_split(task, run.examples)
-    if reused:  # the reported score would not be a held-out score
-        summary["honest"], summary["reused_rows"] = False, reused
-        print(f"infoprompt: warning: {reused}; the reported score is not held out (honest: false)", file=sys.stderr)
+    if result.main_process:  # scored twice, at the end: with the last weights and with the kept checkpoint
+        test = score_reported(reporting, run, lambda: load(run_dir, run.backbone), cfg.eval_batch_size, device)
+    summary = run_summary(cfg, run, result, reporting, test, trainer_config.lr, run_dir)
     if test is not None and result.main_process:
+        few_shot = reporting.source.few_shot
         with contextlib.closing(JsonlLog(run_dir / METRICS_LOG)) as log:
-            log.write({"type": "test" if final == "test" else "report", "step": result.steps,
+            log.write({"type": "test" if reporting.final == "test" else "report", "step": result.steps,
                        **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
-    summary["skipped_rows"] = len(policy.skipped)  # always reported, 0 included
+    summary["skipped_rows"] = len(run.policy.skipped)  # always reported, 0 included
     per_epoch = steps_per_epoch(len(run.features["train"]), trainer_config)
-    summary.update(headline_summary(summary, cfg, per_epoch, len(run.features["dev"]), test))
+    planned = cfg.max_steps or cfg.epochs * per_epoch
+    summary.update(headline_summary(summary, planned, len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     summary.update(cost_fields(result.steps, per_epoch, result.train_seconds, device))
     if result.main_process and (run_dir / CONFIG).is_file():
@@ -239,67 +148,7 @@ def _train_run(cfg: TrainConfig, run, run_dir: Path, trainer_config: TrainerConf
         from infoprompt.training.checkpoint import read_checkpoint_config
 
         write_card(run_dir, read_checkpoint_config(run_dir), summary)
-    return TrainResult(run_dir, result.best_metrics, summary, method, policy.skipped, result.main_process)
-
-
-def headline_summary(summary: dict, cfg: TrainConfig, per_epoch: int, n_dev: int, test: dict | None) -> dict:
-    """The summary fields that name the one headline number (report/headline.py): the rows it is over, the
-    steps the run planned (so an early stop is visible), `dev_metrics` (config.json's name for `dev`) and
-    `headline` itself."""
-    from infoprompt.report.headline import headline_fields, report_rows
-
-    out = {"planned_steps": cfg.max_steps or cfg.epochs * per_epoch, "dev_metrics": summary.get("dev")}
-    if test is not None:
-        out["reported_rows"] = test.get("rows")
-    elif report_rows(summary) is None:
-        out["reported_rows"] = n_dev  # the whole dev split is reported (select-on dev or last)
-    out["headline"] = headline_fields({**summary, **out})
-    return out
-
-
-def cost_fields(steps: int, per_epoch: int, train_seconds: float, device: str) -> dict:
-    """What a run cost beside what it scored: optimizer-step seconds per epoch (averaged over the epochs it ran,
-    the first included), peak memory, and the package versions that produced its numbers."""
-    epochs_run = steps / per_epoch if per_epoch else 0
-    return {"seconds_per_epoch": round(train_seconds / epochs_run, 3) if epochs_run else None,
-            "peak_rss_mb": peak_rss_mb(), "peak_device_mb": peak_device_mb(device),
-            "environment": package_versions()}
-
-
-def reused_split(task: TaskSpec, examples: dict[str, list[Example]]) -> str | None:
-    """Why an evaluated split is not held out, or None: a dev or test file with the same content as the
-    training or dev file, or dev rows that are the training rows."""
-    import hashlib
-
-    files = {split: Path(path) for split, path in (task.splits or {}).items() if Path(path).is_file()}
-    digests = {split: hashlib.sha256(path.read_bytes()).hexdigest() for split, path in files.items()}
-    for later, earlier in (("dev", "train"), ("test", "dev"), ("test", "train")):
-        if later in digests and digests.get(earlier) == digests[later]:
-            return f"the {later} file {files[later]} has the same content as the {earlier} file {files[earlier]}"
-
-    def rows(split: str) -> set:
-        return {(e.text_a, e.text_b, e.label) for e in examples.get(split, [])}
-
-    if examples.get("dev") and rows("dev") == rows("train"):
-        return "the dev rows are the training rows"
-    return None
-
-
-def score_test(task: TaskSpec, examples: list[Example], last, template: Template, load_kept: Callable[[], LoadedModel],
-               batch_size: int, device: str) -> dict:
-    """The test split scored with the last weights (`last`, the method as training left it) and then with the kept
-    checkpoint (loaded only afterwards: methods that train backbone weights load them into the shared backbone),
-    plus its majority-class baseline; tasks with a labelled test split report these."""
-    labels = [e.label for e in examples]
-    groups = [getattr(e, "group", None) for e in examples]
-    out = {"majority": majority_baseline(task.metrics, labels, groups if any(groups) else None), "rows": len(labels)}
-    logits = predict_logits(last, template.encode(examples), batch_size, device)
-    out["last"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
-    kept = load_kept()
-    kept.method.to(device)
-    logits = predict_logits(kept.method, kept.template.encode(examples), batch_size, device)
-    out["selected"] = scored(task.metrics, labels, logits.argmax(-1).tolist(), groups)
-    return out
+    return TrainResult(run_dir, result.best_metrics, summary, method, run.policy.skipped, result.main_process)
 
 
 @dataclass

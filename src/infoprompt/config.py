@@ -26,10 +26,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from infoprompt.data.source import TaskSource
+from infoprompt.devices import DEVICE_PATTERN, resolve_device  # noqa: F401  (public here too)
 from infoprompt.errors import ConfigError
 from infoprompt.registry import Derived
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)
-from infoprompt.training.config import TrainerConfig, resolve_device  # noqa: F401  (resolve_device: public here too)
+from infoprompt.training.config import TrainerConfig
 
 
 def tasks():
@@ -184,9 +186,12 @@ class TrainConfig(TrainerConfig):
                               "class), or --official-draw")
 
     def _has_test(self) -> bool:
-        if self.task == "custom":
-            return bool(self.test_file or self.test_data is not None)
-        return tasks().get_task(self.task).has_test
+        return self.task_source().has_test()
+
+    def task_source(self) -> TaskSource:
+        """What `data/` needs of this run: the task, its files or rows, and the few-shot draw."""
+        values = {name: getattr(self, name) for name in TaskSource.__dataclass_fields__}
+        return TaskSource(**{**values, "text_fields": tuple(self.text_fields) if self.text_fields else None})
 
     def method_config(self):
         """The method's config object: the shared fields, the user's options and the ablation's zeros."""
@@ -262,7 +267,7 @@ def check_method_options(method: str, options: dict, ablation: str = "none") -> 
     return checked
 
 
-# --- the environment: devices and backbone limits ---------------------------------------------------
+# --- the environment: backbone limits ---------------------------------------------------
 
 
 @lru_cache(maxsize=64)

@@ -24,15 +24,16 @@ def setting(default: Any = MISSING, help: str | Callable[[], str] = "", *, facto
             choices: tuple | Callable[[], tuple] | None = None, min: float | None = None, max: float | None = None,
             above: float | None = None, below: float | None = None, flag: str | None = None, cli: bool = True,
             group: str = "training", kind: type | None = None, default_text: str | None = None,
-            accepts: tuple[type, ...] = (), noun: str | None = None):
+            accepts: tuple[type, ...] = (), noun: str | None = None, one_of: bool = False):
     """A dataclass field carrying its CLI help and checks in `metadata` (see `Setting`).
 
     `accepts`: Python-only types taken as they are from API callers (a verbalizer dict); `noun`: what a
-    value outside `choices` is called in the error ("unknown task 'x'"). `help` and `choices` may be functions
+    value outside `choices` is called in the error ("unknown task 'x'"); `one_of`: that error reads
+    "--x must be one of a, b, got 'v'" (the method options' wording). `help` and `choices` may be functions
     (lists derived from a registry), called when the Setting is read."""
     meta = {"help": help, "choices": choices, "min": min, "max": max, "above": above, "below": below, "flag": flag,
             "cli": cli, "group": group, "kind": kind, "default_text": default_text, "accepts": accepts,
-            "noun": noun}
+            "noun": noun, "one_of": one_of}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -57,6 +58,7 @@ class Setting:
     default_text: str | None = None
     accepts: tuple[type, ...] = ()
     noun: str | None = None
+    one_of: bool = False
 
     @property
     def option(self) -> str:
@@ -137,6 +139,8 @@ class Setting:
         allowed = self.allowed()
         if allowed is not None and value not in allowed and self.noun:
             raise ConfigError(f"unknown {self.noun} '{value}' (choose from: {', '.join(map(str, allowed))})")
+        if allowed is not None and value not in allowed and self.one_of:
+            raise ConfigError(f"{option} must be one of {', '.join(map(str, allowed))}, got '{value}'")
         if allowed is not None and value not in allowed:
             raise ConfigError(f"{option}: '{value}' is not one of: {', '.join(map(str, allowed))}")
         return value
@@ -191,12 +195,21 @@ def setting_of(f: dataclasses.Field) -> Setting | None:
     return Setting(f.name, kind, default, help() if callable(help) else help, nullable, meta.get("choices"), meta.get("min"),
                    meta.get("max"), meta.get("above"), meta.get("below"), meta.get("flag"),
                    meta.get("group", "training"), meta.get("default_text"), tuple(meta.get("accepts") or ()),
-                   meta.get("noun"))
+                   meta.get("noun"), bool(meta.get("one_of")))
 
 
-def check_fields(obj: Any) -> None:
-    """Check each schema field of a dataclass instance in place (types, finiteness, ranges, choices)."""
+def check_fields(obj: Any, *, declared: bool = False) -> None:
+    """Check each schema field of a dataclass instance in place (types, finiteness, ranges, choices).
+
+    declared: only the fields declared with metadata (`setting(...)`), and only the bounds they declare; a plain
+    field (a subclass's new default for a shared value, say) is no option of its own, and a size without a
+    declared upper bound is left to the checks that know what it allocates (a checkpoint's record)."""
     for f in fields(obj):
+        if declared and not f.metadata:
+            continue
         spec = setting_of(f)
+        if spec is not None and declared:
+            spec = dataclasses.replace(spec, min=-math.inf if spec.min is None else spec.min,
+                                       max=math.inf if spec.max is None else spec.max)
         if spec is not None:
             setattr(obj, f.name, spec.check(getattr(obj, f.name)))

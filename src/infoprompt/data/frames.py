@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from infoprompt.data.custom import custom_spec, parse_verbalizer, rows_to_examples, scan_labels
+from infoprompt.data.custom import custom_spec, rows_to_examples, scan_labels
 from infoprompt.data.example import Example
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.tasks import TaskSpec
@@ -107,27 +107,16 @@ def recordable(values: dict) -> dict:
     return {k: describe(v, k) if k in DATA_FIELDS and v is not None else v for k, v in values.items()}
 
 
-def frame_task(cfg, policy: BadRowPolicy) -> TaskSpec:
-    """The custom task of in-memory rows (`TrainConfig.train_data` / `dev_data` / `test_data`): the label
-    set comes from the training rows, exactly as `make_custom_task` reads it from a training file."""
-    given = [f for f in DATA_FIELDS if getattr(cfg, f) is not None]
-    files = [f for f in ("train_file", "dev_file", "test_file") if getattr(cfg, f)]
-    if cfg.task != "custom":
-        raise ConfigError(f"{', '.join(given)}: in-memory data is for task='custom'")
-    if files:
-        raise ConfigError(f"give either files ({', '.join(files)}) or in-memory data ({', '.join(given)}), not both")
-    if cfg.train_data is None or cfg.dev_data is None:
-        raise ConfigError("task='custom' with in-memory data needs both train_data and dev_data")
-    if cfg.task_kind != "text":
-        raise ConfigError(f"in-memory data is for task_kind='text'; {cfg.task_kind} reads JSONL span files")
-    if not cfg.text_fields:
-        raise ConfigError("task='custom' needs text_fields=['a'] or ['a', 'b']")
-    verbalizer = parse_verbalizer(cfg.verbalizer) if isinstance(cfg.verbalizer, str) else cfg.verbalizer
-    labels = scan_labels(table_rows(cfg.train_data, "train_data"), cfg.label_field, "train_data", policy)
-    splits = {split: describe(getattr(cfg, f"{split}_data"), f"{split}_data")
-              for split in ("train", "dev", "test") if getattr(cfg, f"{split}_data") is not None}
-    task = custom_spec(labels, list(cfg.text_fields), cfg.label_field, verbalizer, splits, "train_data")
-    task.has_test = cfg.test_data is not None
+def frame_task(train_data: Any, dev_data: Any, test_data: Any, text_fields: list[str], label_field: str,
+               verbalizer: dict[str, str] | None, policy: BadRowPolicy) -> TaskSpec:
+    """The custom task of in-memory rows (`TrainConfig.train_data` / `dev_data` / `test_data`, checked against
+    the other task options by `data.source.check_source`): the label set comes from the training rows, exactly
+    as `make_custom_task` reads it from a training file."""
+    labels = scan_labels(table_rows(train_data, "train_data"), label_field, "train_data", policy)
+    given = {"train": train_data, "dev": dev_data, "test": test_data}
+    splits = {split: describe(rows, f"{split}_data") for split, rows in given.items() if rows is not None}
+    task = custom_spec(labels, list(text_fields), label_field, verbalizer, splits, "train_data")
+    task.has_test = test_data is not None
     return task
 
 

@@ -11,35 +11,26 @@ Template, frozen slots and head as in `infoprompt.methods.finetune`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import nn
 
 from infoprompt.delta import Bottleneck, mark_trainable, wrap_outputs
-from infoprompt.errors import ConfigError
 from infoprompt.methods.base import register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
+from infoprompt.schema import setting
 
 PLACEMENTS = ("houlsby", "output")
 
 
 @dataclass
 class AdapterConfig(TunedBackboneConfig):
-    adapter_size: int = field(
-        default=64, metadata={"help": "adapter bottleneck width (Houlsby et al. search 8, 64, 256)"})
-    adapter_placement: str = field(default="houlsby", metadata={
-        "help": "houlsby (after attention and feed-forward) or output (after feed-forward only)"})
-    train_layer_norm: bool = field(
-        default=True, metadata={"help": "keep the backbone's layer norms frozen (by default they train along with "
-                                        "the adapters, as in Houlsby et al.)"})
-
-    def validate(self) -> None:
-        super().validate()
-        if self.adapter_size < 1:
-            raise ConfigError(f"--adapter-size must be >= 1, got {self.adapter_size}")
-        if self.adapter_placement not in PLACEMENTS:
-            raise ConfigError(f"--adapter-placement must be one of {sorted(PLACEMENTS)}, got '{self.adapter_placement}'")
+    adapter_size: int = setting(64, "adapter bottleneck width (Houlsby et al. search 8, 64, 256)", min=1)
+    adapter_placement: str = setting("houlsby", "houlsby (after attention and feed-forward) or output (after "
+                                                "feed-forward only)", choices=PLACEMENTS, one_of=True)
+    train_layer_norm: bool = setting(True, "keep the backbone's layer norms frozen (by default they train along with "
+                                           "the adapters, as in Houlsby et al.)")
 
 
 @register_method("adapter", AdapterConfig, rank=9, group="baselines", display="Adapter", row=2,

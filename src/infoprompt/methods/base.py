@@ -19,7 +19,7 @@ output rows of the labels' first tokens, so at step 0 both predictions agree.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 import torch
@@ -28,12 +28,13 @@ from torch.nn import functional as F
 
 from infoprompt.backbones import Backbone
 from infoprompt.data.spec import TaskSpec
-from infoprompt.errors import ConfigError, check_settings
+from infoprompt.errors import ConfigError
 from infoprompt.families import Reading
 from infoprompt.methods.heads import ClassEmbeddingHead
 from infoprompt.methods.prompt_masks import PromptMasker
 from infoprompt.methods.registry import register_method  # noqa: F401  (method modules take it from here)
 from infoprompt.packing import Packer
+from infoprompt.schema import check_fields, setting
 
 PREDICTIONS = ("auto", "head", "label")
 DEFAULT_LM_PREDICT = "label"  # docs/families.md ("Which prediction by default"): measured against `head` on SmolLM2
@@ -46,31 +47,26 @@ HEAD_INITS = ("auto", "lm", "words")  # class head: LM-head verbalizer rows wher
 class MethodConfig:
     """Options shared by the prompt methods. Subclasses add their own fields."""
 
-    n_prompts: int = 4
+    n_prompts: int = setting(4, "soft prompt tokens", min=1)
     readout: str = "auto"  # auto, or one of the backbone family's readouts (mask, mean, cls, answer, decoder)
-    prompt_init: str = field(default="vocab", metadata={
-        "help": "initial prompt values: vocab (sampled token embeddings), random, or text:<words>"})
-    layout: str = field(default="warp", metadata={
-        "help": "where the prompt slots go in the input (warp: around the text and mask; prefix: before it)"})
-    predict: str = field(default="auto", metadata={
-        "help": "auto, head (class-embedding head) or label (LM label likelihood; LM families)"})
-    label_score: str = field(default="mean", metadata={
-        "help": "label likelihood: mean (length-normalised) or sum of the label tokens' log-likelihoods"})
-    gen_loss: str = field(default="ce", metadata={
-        "help": "ce (cross-entropy over the label scores), lm (the gold verbalizer's LM loss) or both"})
-    head_init: str = field(default="auto", metadata={
-        "help": "class head start: auto (the LM head's verbalizer rows where the LM head reads Z, else the words' "
+    prompt_init: str = setting("vocab", "initial prompt values: vocab (sampled token embeddings), random, or "
+                                        "text:<words>")
+    layout: str = setting("warp", "where the prompt slots go in the input (warp: around the text and mask; "
+                                  "prefix: before it)")
+    predict: str = setting("auto", "auto, head (class-embedding head) or label (LM label likelihood; LM families)",
+                           choices=PREDICTIONS, one_of=True)
+    label_score: str = setting("mean", "label likelihood: mean (length-normalised) or sum of the label tokens' "
+                                       "log-likelihoods", choices=SCORES, one_of=True)
+    gen_loss: str = setting("ce", "ce (cross-entropy over the label scores), lm (the gold verbalizer's LM loss) or "
+                                  "both", choices=GEN_LOSSES, one_of=True)
+    head_init: str = setting(
+        "auto", "class head start: auto (the LM head's verbalizer rows where the LM head reads Z, else the words' "
                 "input embeddings), lm (those rows, or an error), words (the verbalizer words' input embeddings: "
-                "WARP's, the ablation)", "choices": HEAD_INITS})
+                "WARP's, the ablation)", choices=HEAD_INITS, one_of=True)
 
     def validate(self) -> None:
-        check_settings([
-            (self.head_init in HEAD_INITS, f"--head-init must be one of {HEAD_INITS}, got '{self.head_init}'"),
-            (self.n_prompts >= 1, f"--n-prompts must be >= 1, got {self.n_prompts}"),
-            (self.predict in PREDICTIONS, f"--predict must be one of {PREDICTIONS}, got '{self.predict}'"),
-            (self.label_score in SCORES, f"--label-score must be one of {SCORES}, got '{self.label_score}'"),
-            (self.gen_loss in GEN_LOSSES, f"--gen-loss must be one of {GEN_LOSSES}, got '{self.gen_loss}'"),
-        ])
+        """Every declared field against its bounds and choices (the schema's); subclasses add cross-checks."""
+        check_fields(self, declared=True)
 
     @classmethod
     def check_options(cls, options: dict, ablation: str, method: str) -> None:

@@ -31,7 +31,7 @@ Ambiguities resolved here (the paper and the InfoPrompt spec leave them open):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -43,9 +43,9 @@ from infoprompt.methods.layer_split import (
     PromptLayerMixin,
     cache_dtype_field,
     cache_mb_field,
-    check_split_options,
     prompt_layer_field,
 )
+from infoprompt.schema import setting
 
 GENERATOR_MODES = ("generated", "residual")
 
@@ -53,43 +53,26 @@ GENERATOR_MODES = ("generated", "residual")
 @dataclass
 class IDPGConfig(MethodConfig):
     layout: str = "warp"
-    bottleneck: int = field(default=64, metadata={"help": "hidden width of the prompt generator"})
-    generator: str = field(
-        default="shared", metadata={"help": "shared (one generator for every prompt token) or per_token"})
-    generator_input: str = field(
-        default="auto", metadata={"help": "what the generator reads: auto, cls or readout (of the prompt-free pass)"})
-    cache_prompt_free: bool = field(default=True, metadata={
-        "help": "recompute the prompt-free pass Phi(X) at every step instead of caching it (the cache, on by default, "
-                "is exact: the frozen backbone gives the same output every epoch)", "flag": "--no-cache"})
+    bottleneck: int = setting(64, "hidden width of the prompt generator", min=1)
+    generator: str = setting("shared", "shared (one generator for every prompt token) or per_token",
+                             choices=("shared", "per_token"), one_of=True)
+    generator_input: str = setting("auto", "what the generator reads: auto, cls or readout (of the prompt-free pass)",
+                                   choices=("auto", "cls", "readout"), one_of=True)
+    cache_prompt_free: bool = setting(
+        True, "recompute the prompt-free pass Phi(X) at every step instead of caching it (the cache, on by default, "
+              "is exact: the frozen backbone gives the same output every epoch)", flag="--no-cache")
     seed: int = 0
-    generator_mode: str = field(default="generated", metadata={
-        "help": "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "
-                "zero-initialised generated offset: step 0 is plain prompt tuning)", "choices": GENERATOR_MODES})
-    generator_dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the prompt generator's hidden units (training only)", "min": 0, "below": 1})
-    generator_weight_decay: float | None = field(default=None, metadata={
-        "help": "weight decay of the generator's offset network only (default: the run's --weight-decay)",
-        "min": 0})
+    generator_mode: str = setting(
+        "generated", "generated (the paper's: bias + small random offset) or residual (free prompt tokens plus a "
+                     "zero-initialised generated offset: step 0 is plain prompt tuning)", choices=GENERATOR_MODES,
+        one_of=True)
+    generator_dropout: float = setting(0.0, "dropout on the prompt generator's hidden units (training only)", min=0,
+                                       below=1)
+    generator_weight_decay: float | None = setting(
+        None, "weight decay of the generator's offset network only (default: the run's --weight-decay)", min=0)
     prompt_layer: int | None = prompt_layer_field()  # None: the prompt enters the input embeddings (the paper's)
     late_cache_mb: float = cache_mb_field()
     late_cache_dtype: str = cache_dtype_field()
-
-    def validate(self) -> None:
-        super().validate()
-        check_split_options(self)
-        if self.bottleneck < 1:
-            raise ConfigError(f"--bottleneck must be >= 1, got {self.bottleneck}")
-        if self.generator not in ("shared", "per_token"):
-            raise ConfigError(f"--generator must be shared or per_token, got '{self.generator}'")
-        if self.generator_input not in ("auto", "cls", "readout"):
-            raise ConfigError(f"--generator-input must be auto, cls or readout, got '{self.generator_input}'")
-        if self.generator_mode not in GENERATOR_MODES:
-            raise ConfigError(f"--generator-mode must be one of {', '.join(GENERATOR_MODES)}, "
-                              f"got '{self.generator_mode}'")
-        if not 0 <= self.generator_dropout < 1:
-            raise ConfigError(f"--generator-dropout must be in [0, 1), got {self.generator_dropout}")
-        if self.generator_weight_decay is not None and not self.generator_weight_decay >= 0:
-            raise ConfigError(f"--generator-weight-decay must be >= 0, got {self.generator_weight_decay}")
 
 
 class PromptGenerator(nn.Module):

@@ -25,23 +25,22 @@ Defaults read from the authors' code (xyltt/LPT, encoder-only/run_roberta.sh and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infoprompt.errors import check_settings
 from infoprompt.families import Reading
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
 from infoprompt.methods.layer_split import (
     PromptLayerMixin,
     cache_dtype_field,
     cache_mb_field,
-    check_split_options,
     prompt_layer_field,
 )
 from infoprompt.methods.mi import MISwitch, MISwitchConfig
+from infoprompt.schema import setting
 
 GENERATORS = ("naive", "pooling")
 POOLS = ("avg", "max")
@@ -53,32 +52,18 @@ class LateConfig(MISwitchConfig, MethodConfig):
     layout: str = "prefix"  # the template's slots are not used: the prompt enters at --prompt-layer
     seed: int = 0
     prompt_layer: int | None = prompt_layer_field()
-    late_generator: str = field(default="naive", metadata={
-        "help": "late prompt generator: naive (one summary vector -> bottleneck MLP -> np vectors; LPT's NPG) or "
-                "pooling (the sequence adaptively pooled to np vectors, then the MLP; LPT's PPG)", "choices": GENERATORS})
-    late_pool: str = field(default="avg", metadata={
-        "help": "pooling of the pooling generator: avg (LPT's APPG) or max (MPPG)", "choices": POOLS})
-    late_summary: str = field(default="first", metadata={
-        "help": "what the naive generator reads: first (the first token's state, LPT's) or mean (of the input's "
-                "own tokens)", "choices": SUMMARIES})
-    bottleneck: int = 128
-    prompt_dropout: float = field(default=0.1, metadata={
-        "help": "dropout on the generated late prompts (training only)", "min": 0, "below": 1})
+    late_generator: str = setting(
+        "naive", "late prompt generator: naive (one summary vector -> bottleneck MLP -> np vectors; LPT's NPG) or "
+                 "pooling (the sequence adaptively pooled to np vectors, then the MLP; LPT's PPG)", choices=GENERATORS,
+        one_of=True)
+    late_pool: str = setting("avg", "pooling of the pooling generator: avg (LPT's APPG) or max (MPPG)", choices=POOLS,
+                             one_of=True)
+    late_summary: str = setting("first", "what the naive generator reads: first (the first token's state, LPT's) or "
+                                         "mean (of the input's own tokens)", choices=SUMMARIES, one_of=True)
+    bottleneck: int = setting(128, "hidden width of the late prompt generator", min=1)
+    prompt_dropout: float = setting(0.1, "dropout on the generated late prompts (training only)", min=0, below=1)
     late_cache_mb: float = cache_mb_field()
     late_cache_dtype: str = cache_dtype_field()
-
-    def validate(self) -> None:
-        super().validate()
-        check_split_options(self)
-        check_settings([
-            (self.late_generator in GENERATORS, f"--late-generator must be one of {', '.join(GENERATORS)}, "
-                                                f"got '{self.late_generator}'"),
-            (self.late_pool in POOLS, f"--late-pool must be one of {', '.join(POOLS)}, got '{self.late_pool}'"),
-            (self.late_summary in SUMMARIES, f"--late-summary must be one of {', '.join(SUMMARIES)}, "
-                                             f"got '{self.late_summary}'"),
-            (self.bottleneck >= 1, f"--bottleneck must be >= 1, got {self.bottleneck}"),
-            (0 <= self.prompt_dropout < 1, f"--prompt-dropout must be in [0, 1), got {self.prompt_dropout}"),
-        ])
 
 
 class LateGenerator(nn.Module):

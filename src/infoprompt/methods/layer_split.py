@@ -20,44 +20,30 @@ With `--backbone-dropout on` the lower stack runs (dropout on, no gradient) at e
 
 from __future__ import annotations
 
-from dataclasses import field
-
 import torch
 
-from infoprompt.errors import ConfigError, check_settings
+from infoprompt.errors import ConfigError
 from infoprompt.families import Reading
+from infoprompt.schema import setting
 
 CACHE_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SLAB_BYTES = 4 * 2**20  # the cache's rows live in slabs of this size (see LowerStackCache.put)
 
 
 def prompt_layer_field(default: int | None = None):
-    return field(default=default, metadata={
-        "help": "the layer (1-indexed) the prompt enters at; layers below it run once per example on the plain "
-                "input, cached, without gradient (idpg, infoprompt: none = the input embeddings; late: none = "
-                "the middle layer, N//2 + 1)", "min": 1})
+    return setting(default, "the layer (1-indexed) the prompt enters at; layers below it run once per example on "
+                            "the plain input, cached, without gradient (idpg, infoprompt: none = the input "
+                            "embeddings; late: none = the middle layer, N//2 + 1)", min=1)
 
 
 def cache_mb_field():
-    return field(default=1024.0, metadata={
-        "help": "memory budget (MiB) of the cache of states entering --prompt-layer; rows past it are recomputed "
-                "at every use", "min": 0})
+    return setting(1024.0, "memory budget (MiB) of the cache of states entering --prompt-layer; rows past it are "
+                           "recomputed at every use", min=0)
 
 
 def cache_dtype_field():
-    return field(default="fp32", metadata={
-        "help": "storage precision of that cache: fp32 (exact), bf16 or fp16 (half the memory; the states are "
-                "rounded once)", "choices": tuple(CACHE_DTYPES)})
-
-
-def check_split_options(config) -> None:
-    check_settings([
-        (config.prompt_layer is None or config.prompt_layer >= 1,
-         f"--prompt-layer must be >= 1, got {config.prompt_layer}"),
-        (config.late_cache_mb >= 0, f"--late-cache-mb must be >= 0, got {config.late_cache_mb}"),
-        (config.late_cache_dtype in CACHE_DTYPES,
-         f"--late-cache-dtype must be one of {', '.join(CACHE_DTYPES)}, got '{config.late_cache_dtype}'"),
-    ])
+    return setting("fp32", "storage precision of that cache: fp32 (exact), bf16 or fp16 (half the memory; the "
+                           "states are rounded once)", choices=tuple(CACHE_DTYPES), one_of=True)
 
 
 class LowerStackCache:

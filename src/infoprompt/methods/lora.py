@@ -9,7 +9,7 @@ follows `--backbone-dropout` like every other method. Template, frozen slots and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import nn
@@ -17,21 +17,14 @@ from torch import nn
 from infoprompt.errors import ConfigError
 from infoprompt.methods.base import register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
+from infoprompt.schema import setting
 
 
 @dataclass
 class LoRAConfig(TunedBackboneConfig):
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank (Hu et al., RoBERTa-base on GLUE: r = 8)"})
-    lora_alpha: int = field(default=8, metadata={"help": "LoRA scaling alpha"})
-    lora_targets: str = field(
-        default="", metadata={"help": "comma-separated module names (empty: peft's default for the model type)"})
-
-    def validate(self) -> None:
-        super().validate()
-        if self.lora_r < 1:
-            raise ConfigError(f"--lora-r must be >= 1, got {self.lora_r}")
-        if self.lora_alpha <= 0:
-            raise ConfigError(f"--lora-alpha must be > 0, got {self.lora_alpha}")
+    lora_r: int = setting(8, "LoRA rank (Hu et al., RoBERTa-base on GLUE: r = 8)", min=1)
+    lora_alpha: int = setting(8, "LoRA scaling alpha", above=0)
+    lora_targets: str = setting("", "comma-separated module names (empty: peft's default for the model type)")
 
 
 @register_method("lora", LoRAConfig, rank=10, group="baselines", display="LoRA", row=4, peft_type="LORA", peft_init=True,

@@ -23,7 +23,7 @@ The switch (`MISwitch`) on a method with a class-embedding head and its own prom
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -32,52 +32,36 @@ from infoprompt.errors import ConfigError
 from infoprompt.methods.base import MethodOutput
 from infoprompt.methods.idpg import PromptFreeCache
 from infoprompt.methods.losses import CLAMP_MODES, clamp_loss, gaussian_kl, info_nce
+from infoprompt.schema import setting
 
 CLASSIFIER_INPUTS = ("bottleneck", "z")
 MI_CACHE_PREFIX = "mi_prompt_free_cache."  # the Z' cache's tensors in a run's resume state
-CLASSIFIER_INPUT_HELP = {"help": "bottleneck (the public implementation) or z (the head reads Z directly)"}
+CLASSIFIER_INPUT_HELP = "bottleneck (the public implementation) or z (the head reads Z directly)"
 
 
 @dataclass
 class MILossConfig:
     """The MI losses' options (a mixin: listed before the method's own config class in the bases)."""
 
-    beta: float = field(
-        default=0.1, metadata={"help": "weight of the representation loss -I(P; Z | X)", "min": 0, "max": 1000})
-    gamma: float = field(
-        default=0.05, metadata={"help": "weight of the head loss -I(P; theta | X)", "min": 0, "max": 1000})
-    negatives: int = field(default=32, metadata={"help": "K for the representation loss (1 positive + K-1 negatives)"})
-    head_negatives: str = field(default="32", metadata={"help": "K for the head loss, or 'all' context tokens"})
-    head_bilinear: str = field(
-        default="trainable", metadata={"help": "trainable or identity (fixed I/sqrt(D)) score matrix of the head loss"})
-    latent: int = field(default=32, metadata={"help": "size of the variational bottleneck on Z"})
-    kl_weight: float = field(
-        default=0.1, metadata={"help": "weight of the KL term on the bottleneck", "min": 0, "max": 1000})
-    nce_clamp: float | None = field(
-        default=2.0, metadata={"help": "per-example bound on the InfoNCE terms (none: unbounded)", "above": 0})
-    nce_clamp_mode: str = field(
-        default="scale", metadata={"help": "how the bound acts: scale, hard or none (see methods/losses.py)"})
-    log_sigma_min: float = field(default=-2.0, metadata={"help": "lower clamp of the bottleneck's log sigma"})
-    log_sigma_max: float = field(default=10.0, metadata={"help": "upper clamp of the bottleneck's log sigma"})
-    classifier_input: str = field(default="bottleneck", metadata=CLASSIFIER_INPUT_HELP)
+    beta: float = setting(0.1, "weight of the representation loss -I(P; Z | X)", min=0, max=1000)
+    gamma: float = setting(0.05, "weight of the head loss -I(P; theta | X)", min=0, max=1000)
+    negatives: int = setting(32, "K for the representation loss (1 positive + K-1 negatives)", min=2)
+    head_negatives: str = setting("32", "K for the head loss, or 'all' context tokens")
+    head_bilinear: str = setting("trainable", "trainable or identity (fixed I/sqrt(D)) score matrix of the head loss",
+                                 choices=("trainable", "identity"), one_of=True)
+    latent: int = setting(32, "size of the variational bottleneck on Z", min=1)
+    kl_weight: float = setting(0.1, "weight of the KL term on the bottleneck", min=0, max=1000)
+    nce_clamp: float | None = setting(2.0, "per-example bound on the InfoNCE terms (none: unbounded)", above=0)
+    nce_clamp_mode: str = setting("scale", "how the bound acts: scale, hard or none (see methods/losses.py)",
+                                  choices=CLAMP_MODES, one_of=True)
+    log_sigma_min: float = setting(-2.0, "lower clamp of the bottleneck's log sigma")
+    log_sigma_max: float = setting(10.0, "upper clamp of the bottleneck's log sigma")
+    classifier_input: str = setting("bottleneck", CLASSIFIER_INPUT_HELP, choices=CLASSIFIER_INPUTS, one_of=True)
 
     def validate(self) -> None:
         super().validate()
-        for name in ("beta", "gamma", "kl_weight"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
-        if self.negatives < 2:
-            raise ConfigError(f"--negatives must be >= 2, got {self.negatives}")
         if self.head_negatives != "all" and (not str(self.head_negatives).isdigit() or int(self.head_negatives) < 2):
             raise ConfigError(f"--head-negatives must be an integer >= 2 or 'all', got '{self.head_negatives}'")
-        if self.head_bilinear not in ("trainable", "identity"):
-            raise ConfigError(f"--head-bilinear must be trainable or identity, got '{self.head_bilinear}'")
-        if self.nce_clamp_mode not in CLAMP_MODES:
-            raise ConfigError(f"--nce-clamp-mode must be one of {CLAMP_MODES}")
-        if self.classifier_input not in CLASSIFIER_INPUTS:
-            raise ConfigError(f"--classifier-input must be bottleneck or z, got '{self.classifier_input}'")
-        if self.latent < 1:
-            raise ConfigError(f"--latent must be >= 1, got {self.latent}")
 
 
 MI_OPTIONS = tuple(MILossConfig.__dataclass_fields__)
@@ -87,9 +71,9 @@ MI_OPTIONS = tuple(MILossConfig.__dataclass_fields__)
 class MISwitchConfig(MILossConfig):
     """The switch: the MI losses' options plus `mi_losses` (off by default); the head reads Z by default."""
 
-    mi_losses: bool = field(default=False, metadata={
-        "help": "add InfoPrompt's MI losses (rep, head, kl; --beta, --gamma, ...) to this method's prediction loss"})
-    classifier_input: str = field(default="z", metadata=CLASSIFIER_INPUT_HELP)
+    mi_losses: bool = setting(False, "add InfoPrompt's MI losses (rep, head, kl; --beta, --gamma, ...) to this "
+                                     "method's prediction loss")
+    classifier_input: str = setting("z", CLASSIFIER_INPUT_HELP, choices=CLASSIFIER_INPUTS, one_of=True)
 
     @classmethod
     def check_options(cls, options: dict, ablation: str, method: str) -> None:

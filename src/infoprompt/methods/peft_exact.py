@@ -23,7 +23,7 @@ export's README tells the user to do the same.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -33,10 +33,11 @@ from torch.nn import functional as F
 from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import TaskSpec
-from infoprompt.errors import ConfigError, DataError, check_settings
+from infoprompt.errors import ConfigError, DataError
 from infoprompt.methods.base import Capability, MethodConfig, MethodOutput, PromptMethod, register_method
 from infoprompt.packing import Packer
 from infoprompt.prompting.template import Feature
+from infoprompt.schema import setting
 
 PEFT_TYPES = ("lora", "prompt", "prefix", "p-tuning")
 PROMPT_LIKE = ("prompt", "p-tuning")  # peft passes inputs_embeds only: a decoder's head reads the last position
@@ -44,22 +45,12 @@ PROMPT_LIKE = ("prompt", "p-tuning")  # peft passes inputs_embeds only: a decode
 
 @dataclass
 class PeftExactConfig(MethodConfig):
-    peft_type: str = field(default="lora", metadata={
-        "help": "the peft tuner `--method peft` trains, in peft's own layout and head: lora, prompt, prefix or "
-                "p-tuning", "choices": PEFT_TYPES})
-    lora_r: int = field(default=8, metadata={"help": "LoRA rank (Hu et al., RoBERTa-base on GLUE: r = 8)"})
-    lora_alpha: int = field(default=8, metadata={"help": "LoRA scaling alpha"})
-    lora_targets: str = field(
-        default="", metadata={"help": "comma-separated module names (empty: peft's default for the model type)"})
+    peft_type: str = setting("lora", "the peft tuner `--method peft` trains, in peft's own layout and head: lora, "
+                                     "prompt, prefix or p-tuning", choices=PEFT_TYPES, one_of=True)
+    lora_r: int = setting(8, "LoRA rank (Hu et al., RoBERTa-base on GLUE: r = 8)", min=1)
+    lora_alpha: int = setting(8, "LoRA scaling alpha", above=0)
+    lora_targets: str = setting("", "comma-separated module names (empty: peft's default for the model type)")
     layout: str = "prefix"  # what our other code reads of it: any prompts go before the text, as peft puts them
-
-    def validate(self) -> None:
-        super().validate()
-        check_settings([
-            (self.peft_type in PEFT_TYPES, f"--peft-type must be one of {PEFT_TYPES}, got '{self.peft_type}'"),
-            (self.lora_r >= 1, f"--lora-r must be >= 1, got {self.lora_r}"),
-            (self.lora_alpha > 0, f"--lora-alpha must be > 0, got {self.lora_alpha}"),
-        ])
 
 
 class PlainTemplate:

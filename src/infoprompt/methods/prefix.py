@@ -10,30 +10,22 @@ and head as in `infoprompt.methods.finetune`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from torch import nn
 
 from infoprompt.delta import PrefixedEncoder
-from infoprompt.errors import ConfigError
 from infoprompt.methods.base import register_method
 from infoprompt.methods.finetune import TunedBackboneConfig, TunedBackboneMethod
+from infoprompt.schema import setting
 
 
 @dataclass
 class PrefixConfig(TunedBackboneConfig):
-    prefix_length: int = field(
-        default=16, metadata={"help": "prefix tokens per layer (P-tuning v2: <= 20 is enough for classification)"})
-    prefix_hidden: int = field(
-        default=0, metadata={"help": "0: no reparameterisation (P-tuning v2); H > 0: an MLP with hidden size H"})
-
-    def validate(self) -> None:
-        super().validate()
-        if self.prefix_length < 1:
-            raise ConfigError(f"--prefix-length must be >= 1, got {self.prefix_length}")
-        if self.prefix_hidden < 0:
-            raise ConfigError(f"--prefix-hidden must be >= 0, got {self.prefix_hidden}")
+    prefix_length: int = setting(16, "prefix tokens per layer (P-tuning v2: <= 20 is enough for classification)",
+                                 min=1)
+    prefix_hidden: int = setting(0, "0: no reparameterisation (P-tuning v2); H > 0: an MLP with hidden size H", min=0)
 
 
 @register_method("prefix", PrefixConfig, rank=12, group="baselines", display="Prefix tuning", row=5,

@@ -33,40 +33,28 @@ on P' (the prompt that enters the model), folded or not.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from infoprompt.errors import check_settings
 from infoprompt.methods.base import MethodConfig, register_method
 from infoprompt.methods.prompt_tuning import PromptTuningConfig, SwitchablePrompt
+from infoprompt.schema import setting
 
 RESIDUAL_MLPS = ("shared", "per_token")
 
 
 @dataclass
 class ResidualConfig(PromptTuningConfig):
-    residual_bottleneck: int = field(default=800, metadata={
-        "help": "hidden width of the residual prompt MLP (the authors' 800)", "min": 1})
-    residual_mlp: str = field(default="shared", metadata={
-        "help": "shared (one MLP for every prompt token) or per_token (one MLP each)", "choices": RESIDUAL_MLPS})
-    residual_layer_norm: bool = field(default=True, metadata={
-        "help": "LayerNorm on the MLP's output before the skip connection"})
-    residual_dropout: float = field(default=0.0, metadata={
-        "help": "dropout on the MLP's output (training only)", "min": 0, "below": 1})
-    folded: bool = field(default=False, metadata={"cli": False, "help": "a saved checkpoint: the MLP folded into "
-                                                                        "`prompt` (set by checkpoint_state)"})
-
-    def validate(self) -> None:
-        super().validate()
-        check_settings([
-            (self.residual_bottleneck >= 1, f"--residual-bottleneck must be >= 1, got {self.residual_bottleneck}"),
-            (self.residual_mlp in RESIDUAL_MLPS,
-             f"--residual-mlp must be one of {', '.join(RESIDUAL_MLPS)}, got '{self.residual_mlp}'"),
-            (0 <= self.residual_dropout < 1, f"--residual-dropout must be in [0, 1), got {self.residual_dropout}"),
-        ])
+    residual_bottleneck: int = setting(800, "hidden width of the residual prompt MLP (the authors' 800)", min=1)
+    residual_mlp: str = setting("shared", "shared (one MLP for every prompt token) or per_token (one MLP each)",
+                                choices=RESIDUAL_MLPS, one_of=True)
+    residual_layer_norm: bool = setting(True, "LayerNorm on the MLP's output before the skip connection")
+    residual_dropout: float = setting(0.0, "dropout on the MLP's output (training only)", min=0, below=1)
+    folded: bool = setting(False, "a saved checkpoint: the MLP folded into `prompt` (set by checkpoint_state)",
+                           cli=False)
 
 
 class ResidualMLP(nn.Module):

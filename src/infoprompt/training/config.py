@@ -7,15 +7,13 @@ task, method and run options, and hands the loop its part field by field (`Train
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from typing import Any
 
+from infoprompt.devices import DEVICE_PATTERN, resolve_device  # noqa: F401  (resolve_device: the device the settings name)
 from infoprompt.errors import ConfigError
 from infoprompt.schema import INT_MAX, SEED_MAX, check_fields, setting
 from infoprompt.training.selection import SELECT_ON, resolve_patience
-
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass
@@ -84,24 +82,3 @@ class TrainerConfig:
     def of(cls, cfg: TrainerConfig, **overrides: Any) -> TrainerConfig:
         """The loop's part of a run's config (`TrainConfig` extends this class), field by field."""
         return cls(**{**{f.name: getattr(cfg, f.name) for f in fields(cls)}, **overrides})
-
-
-def resolve_device(name: str) -> str:
-    """'auto' -> cuda, then mps, then cpu; an explicit device must exist here (else a one-line ConfigError)."""
-    if not DEVICE_PATTERN.match(name):
-        raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps; got '{name}'")
-    import torch  # on use: resolving a device is the first thing that needs it
-
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if name == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if name.startswith("cuda"):
-        if not cuda:
-            raise ConfigError(f"--device {name}: CUDA is not available on this machine (use --device auto or cpu)")
-        index = int(name.partition(":")[2] or 0)
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if name == "mps" and not mps:
-        raise ConfigError("--device mps: MPS is not available on this machine (use --device auto or cpu)")
-    return name
