@@ -29,6 +29,12 @@ from infoprompt.data.example import Example
 from infoprompt.errors import ConfigError, DataError
 from infoprompt.prompting.entities import keep_near, layout_spans, token_regions
 
+
+def pad_token_id(tokenizer) -> int:
+    """The tokenizer's pad id, 0 when it has none (GPT-style tokenizers)."""
+    return getattr(tokenizer, "pad_token_id", 0) or 0
+
+
 LAYOUTS = ("warp", "prefix")
 _MASK = -1_000_000  # sentinel for the mask; prompt slot i is the sentinel -(i+1)
 
