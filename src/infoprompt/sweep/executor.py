@@ -22,9 +22,9 @@ from typing import Protocol
 
 from infoprompt.errors import ConfigError
 from infoprompt.sweep import rundir
-from infoprompt.sweep.grid import RunSpec
 from infoprompt.sweep.progress import SweepProgress
 from infoprompt.sweep.runners import BUSY, FAILED, Outcome, RunFn, execute_run, run_in_subprocess, train_cli
+from infoprompt.sweep.spec import RunSpec
 
 BACKENDS = ("local", "ray")
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from infoprompt.errors import ConfigError
 from infoprompt.sweep import rundir
-from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 
 RunFn = Callable[[RunSpec, Path, bool], dict]
 
