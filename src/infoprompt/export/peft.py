@@ -20,6 +20,7 @@ Mapping (method -> peft type):
 - `residual` -> PROMPT_TUNING, as `prompt`: its checkpoint already holds the folded prompt P'.
 - `prefix` -> PREFIX_TUNING: the same per-layer key/values (the method trains through peft already).
 Every other method has no peft equivalent; `NO_PEFT_EQUIVALENT` says why, and export refuses it.
+The other way, a run started from a peft folder (`--init-from-peft`), is `methods/peft_init.py`.
 """
 
 from __future__ import annotations
@@ -32,24 +33,15 @@ import torch
 from torch import nn
 
 from infoprompt.errors import ConfigError
+from infoprompt.export.interop import export_interop, write_export_card
+from infoprompt.methods.peft_init import (  # noqa: F401  (init_from_peft: public here too)
+    HEAD_FILE,
+    META_FILE,
+    NO_PEFT_EQUIVALENT,
+    init_from_peft,
+)
 
 FORMAT = "peft"
-HEAD_FILE = "infoprompt_head.safetensors"
-META_FILE = "infoprompt_export.json"
-
-NO_PEFT_EQUIVALENT = {
-    "warp": "WARP's prompt slots sit inside the template (around the sentence and the mask), peft's prompt "
-            "tuning only prepends",
-    "idpg": "IDPG generates a different prompt for every input; peft's prompts are fixed vectors",
-    "infoprompt": "InfoPrompt generates a prompt per input (and trains with its MI losses); peft's prompts are "
-                  "fixed vectors",
-    "adapter": "peft has no bottleneck-adapter (Houlsby/Pfeiffer) tuner",
-    "bitfit": "peft has no bias-only tuner",
-    "finetune": "full fine-tuning changes the backbone's own weights; save the model instead of an adapter",
-    "apet": "APET's budgeted primitives (partial slices, per-layer prefix lengths) have no peft config",
-    "gen-prompt": "prompts on generative backbones are not exported yet",
-    "gen-warp": "WARP's prompt slots sit inside the template, peft's prompt tuning only prepends",
-}
 
 
 def _base_name(method) -> str:
@@ -135,8 +127,6 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
 
     record = read_checkpoint_config(checkpoint)
     if record["method"] == "peft":  # peft's own model, layout and head: peft's folder as it is (export/interop.py)
-        from infoprompt.export.interop import export_interop
-
         return export_interop(load(checkpoint, backbone), output, checkpoint)
     check_exportable(record["method"])
     model = load(checkpoint, backbone)
@@ -165,121 +155,5 @@ def export_peft(checkpoint: str | Path, output: str | Path, backbone=None) -> Pa
                         if extra else None,
         "method_config": record["method_config"], "task_spec": record["task"],  # for export/interop.load_export
     })
-    from infoprompt.export.interop import write_export_card
-
     write_export_card(output, checkpoint, record, method)
     return output
-
-
-# -- the other way: start a run from a peft adapter folder (`--init-from-peft DIR`) -----------------
-
-PEFT_TYPES = {"lora": "LORA", "prompt": "PROMPT_TUNING", "prefix": "PREFIX_TUNING"}
-
-
-def check_peft_init(folder: str | Path, method_name: str) -> dict:
-    """The folder's adapter config, if `method_name` can start from it; else a one-line ConfigError.
-    Cheap (reads one JSON file), so it runs before any data or backbone is loaded."""
-    import json
-
-    path = Path(folder) / "adapter_config.json"
-    if not path.is_file():
-        raise ConfigError(f"--init-from-peft: {path}: missing (not a peft adapter folder)")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ConfigError(f"--init-from-peft: {path}: not valid JSON ({err})") from None
-    if method_name not in PEFT_TYPES:
-        why = NO_PEFT_EQUIVALENT.get(method_name, "no peft equivalent is known")
-        raise ConfigError(f"--init-from-peft: method '{method_name}' cannot start from a peft adapter: {why}")
-    if config.get("peft_type") != PEFT_TYPES[method_name]:
-        raise ConfigError(f"--init-from-peft: {path} holds a {config.get('peft_type')} adapter; method "
-                          f"'{method_name}' starts from {PEFT_TYPES[method_name]}")
-    return config
-
-
-def _lora_targets(method) -> dict[str, str]:
-    """peft's saved name -> our parameter name, for every LoRA tensor of the method."""
-    out = {}
-    for name, _ in method.named_parameters():
-        if ".lora_" in name:  # backbone.<module>.lora_A.default.weight -> base_model.model.<module>.lora_A.weight
-            module = name.removeprefix("backbone.").replace(".default.", ".")
-            out["base_model.model." + module] = name
-    return out
-
-
-def _lora_names(method, config: dict) -> dict[str, str]:
-    cfg = method.config
-    if (config.get("r"), config.get("lora_alpha")) != (cfg.lora_r, cfg.lora_alpha):
-        raise ConfigError(f"--init-from-peft: the adapter has r={config.get('r')}, lora_alpha={config.get('lora_alpha')}; "
-                          f"pass --lora-r {config.get('r')} --lora-alpha {config.get('lora_alpha')}")
-    unsupported = [k for k in ("use_dora", "use_rslora", "rank_pattern", "alpha_pattern") if config.get(k)]
-    if unsupported or config.get("bias", "none") != "none":
-        raise ConfigError(f"--init-from-peft: LoRA options {unsupported or ['bias']} are not supported here")
-    mapping = _lora_targets(method)
-    ours = sorted({n.split(".lora_")[0].rsplit(".", 1)[-1] for n in mapping})
-    theirs = config.get("target_modules") or []
-    theirs = sorted(theirs) if isinstance(theirs, list) else theirs
-    if theirs != ours:
-        raise ConfigError(f"--init-from-peft: the adapter targets {theirs}, this run {ours}; "
-                          f"pass --lora-targets {','.join(theirs) if isinstance(theirs, list) else theirs}")
-    return mapping
-
-
-def _prompt_names(method, config: dict) -> dict[str, str]:
-    if config.get("num_virtual_tokens") != method.config.n_prompts:
-        raise ConfigError(f"--init-from-peft: the adapter has {config.get('num_virtual_tokens')} virtual tokens; "
-                          f"pass --n-prompts {config.get('num_virtual_tokens')}")
-    return {"prompt_embeddings": "prompt"}
-
-
-def _prefix_names(method, config: dict) -> dict[str, str]:
-    if config.get("num_virtual_tokens") != method.config.prefix_length:
-        raise ConfigError(f"--init-from-peft: the adapter has {config.get('num_virtual_tokens')} virtual tokens; "
-                          f"pass --prefix-length {config.get('num_virtual_tokens')}")
-    if method.config.prefix_hidden:
-        raise ConfigError("--init-from-peft: peft saves a prefix as its final key/values (after any projection); "
-                          "start from it with --prefix-hidden 0")
-    (name,) = [n for n, _ in method.named_parameters() if n.endswith("peft_model.prompt_encoder.default.embedding.weight")]
-    return {"prompt_embeddings": name}
-
-
-NAME_MAPS: dict[str, Callable[[nn.Module, dict], dict[str, str]]] = {
-    "lora": _lora_names, "prompt": _prompt_names, "prefix": _prefix_names}
-
-
-def init_from_peft(method, folder: str | Path) -> dict:
-    """Copy a peft adapter's tensors into a freshly built method; from a folder `export_peft` wrote, also our
-    head and slot vectors when the label set matches. Returns what the checkpoint record keeps of it."""
-    from peft.utils import load_peft_weights
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
-    config = check_peft_init(folder, method.method_name)
-    weights = load_peft_weights(str(folder), device="cpu")
-    names = NAME_MAPS[method.method_name](method, config)
-    missing, extra = sorted(set(names) - set(weights)), sorted(set(weights) - set(names))
-    if missing or extra:
-        raise ConfigError(f"--init-from-peft: {folder}: tensors do not match this run (missing {missing[:2]}, "
-                          f"unexpected {extra[:2]})")
-    params = dict(method.named_parameters())
-    copies = {names[k]: v for k, v in weights.items()}
-    head = False
-    meta = folder / META_FILE
-    if (folder / HEAD_FILE).is_file() and meta.is_file():  # written by `export_peft`
-        import json
-
-        if json.loads(meta.read_text(encoding="utf-8")).get("label_names") == method.task.label_names:
-            saved = load_file(str(folder / HEAD_FILE))
-            if method.head is not None and "class_embeddings" in saved:
-                copies.update({"head.class_embeddings": saved["class_embeddings"], "head.bias": saved["bias"]})
-            if "slot_prompts" in saved:
-                copies["prompt"] = saved["slot_prompts"]
-            head = True
-    for name, value in copies.items():
-        if value.shape != params[name].shape:
-            raise ConfigError(f"--init-from-peft: tensor '{name}' has shape {tuple(value.shape)}, this run needs "
-                              f"{tuple(params[name].shape)} (another backbone or size)")
-    with torch.no_grad():
-        for name, value in copies.items():
-            params[name].copy_(value)
-    return {"folder": str(folder), "peft_type": config["peft_type"], "head": head}
