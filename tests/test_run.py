@@ -151,7 +151,7 @@ def test_analyses_use_the_assembly(spy, warp_run, tiny):
 
 def test_bench_and_apet_budgets_use_the_assembly(spy, tiny_model_dir):
     from infoprompt.bench.subjects import OurMethod, Spec
-    from infoprompt.methods.apet.experiments.budgets import CLASSICS, classic_budgets
+    from infoprompt.experiments.apet.budgets import CLASSICS, classic_budgets
 
     subject = OurMethod(Spec(name="warp", backbone=str(tiny_model_dir), n_prompts=2))
     assert subject.trainable_params > 0

@@ -38,8 +38,8 @@ from infoprompt.evaluation.predictions import (  # noqa: F401  (read_prediction_
     stream_prediction_input,
     write_predictions,
 )
-from infoprompt.export.peft import check_peft_init, init_from_peft
 from infoprompt.methods import Capability
+from infoprompt.methods.peft_init import check_peft_init, init_from_peft
 from infoprompt.prompting.template import Template
 from infoprompt.report.learning_curve import plot_learning_curve
 from infoprompt.report.summary import cost_fields, headline_summary
@@ -144,7 +144,7 @@ def _train_run(cfg: TrainConfig, run, plan: TrainingPlan, wall_start: float) -> 
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
     summary.update(cost_fields(result.steps, per_epoch, result.train_seconds, device))
     if result.main_process and (run_dir / CONFIG).is_file():
-        from infoprompt.export.model_card import write_card
+        from infoprompt.report.model_card import write_card
         from infoprompt.training.checkpoint import read_checkpoint_config
 
         write_card(run_dir, read_checkpoint_config(run_dir), summary)

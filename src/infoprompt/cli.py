@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from infoprompt.errors import InfoPromptError, environment_error_line
+from infoprompt.errors import Terminated, error_line, sigterm_raises
 
 DESCRIPTION = """Soft prompts and parameter-efficient tuning on frozen language models: train InfoPrompt, IDPG,
 WARP, prompt tuning, APET and the LoRA/adapter/prefix/BitFit baselines on GLUE, SuperGLUE, SemEval or your own
@@ -27,8 +27,8 @@ COMMANDS = {
     "report": ("infoprompt.report.cli", "tables (Markdown + CSV) and mean learning curves from a runs directory"),
     "prune": ("infoprompt.pruning.cli", "XPrompt: prune a trained soft prompt (tokens, pieces), rewind and retrain"),
     "analyze": ("infoprompt.analysis.cli", "prompt CMI, loss landscape, learning curves (paper Figs. 1-3)"),
-    "apet": ("infoprompt.methods.apet.experiments.cli", "APET experiments: a1 (positions), a2 (budget sweep), "
-                                                        "transfer"),
+    "apet": ("infoprompt.experiments.apet.cli", "APET experiments: a1 (positions), a2 (budget sweep), "
+                                                "transfer"),
     "bench": ("infoprompt.bench.cli", "time every method against peft: step, memory, evaluation, end to end"),
     "export": ("infoprompt.export.cli", "export a trained run for another library (peft adapter folder)"),
     "theory": ("infoprompt.theory.cli", "softmax-regression theory lab (derivatives, solvers, ICL shift)"),
@@ -136,17 +136,11 @@ def cmd_train(args) -> int:
 
 
 def describe_result(summary: dict) -> str:
-    """Two lines: the one headline score (reported split, rows, majority baseline, and why the run stopped early
-    if it did), then the other figures named for what they are (report/headline.py)."""
-    from infoprompt.report.headline import headline, second_line
+    """The two lines `infoprompt train` prints for a finished run (report/headline.py, imported when used:
+    `infoprompt --help` loads no report code)."""
+    from infoprompt.report.headline import describe_result as describe
 
-    reported = summary["reported"]
-    line = f"{summary['task']} / {summary['method']}: {headline(summary)}"
-    if reported["collapsed"]:
-        line += f"; COLLAPSED: {reported['predicted_share']:.0%} predicted '{reported['predicted_class']}'"
-    kept = "the last evaluation" if summary["select_on"] == "last" else f"selected on {summary['selection_split']}"
-    return (line + f"\n  {second_line(summary)}; kept step {kept}; {summary['train_seconds']}s training, "
-            f"{summary['wall_seconds']}s in all")
+    return describe(summary)
 
 
 def human(args, text: str) -> None:
@@ -249,57 +243,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread (a BaseException, like KeyboardInterrupt, so that no
-    `except Exception` swallows it; temp-and-rename writes clean their temporary file on the way out)."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
-
-
-KEPT = "files saved before are kept (rerun with --resume to continue a training run)"
-
-
 def main(argv: list[str] | None = None) -> int:
-    import signal
-    import threading
-
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
-    if threading.current_thread() is not threading.main_thread():
+    with sigterm_raises():  # SIGTERM ends in one line, and temporary files are cleaned on the way out
         return run_parsed(args)
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        return run_parsed(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def run_parsed(args: argparse.Namespace) -> int:
-    """Run a parsed command; user errors become one line on stderr and exit code 2."""
+    """Run a parsed command; user errors become one line on stderr and exit code 2 (130 for SIGINT)."""
     try:
         return int(args.func(args) or 0)
-    except InfoPromptError as err:
-        print(f"infoprompt: error: {one_line(str(err))}", file=sys.stderr)
-        return 2
-    except (OSError, UnicodeError, MemoryError, RuntimeError) as err:
-        line = environment_error_line(err)  # the machine's failures (disk, permissions, memory): one line too
+    except (Exception, KeyboardInterrupt, Terminated) as err:
+        line = error_line(err)
         if line is None:
             raise  # a bug: keep the traceback
-        print(f"infoprompt: error: {one_line(line)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"infoprompt: interrupted (SIGINT); {KEPT}", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"infoprompt: error: terminated (SIGTERM); {KEPT}", file=sys.stderr)
-        return 2
-
-
-def one_line(text: str) -> str:
-    """Messages are one line: embedded line breaks (from a library's error) become ' | '."""
-    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+        print(f"infoprompt: {line}", file=sys.stderr)
+        return 130 if isinstance(err, KeyboardInterrupt) else 2
 
 
 if __name__ == "__main__":

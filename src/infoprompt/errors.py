@@ -1,6 +1,10 @@
-"""Errors a user can act on. The CLI maps these to a one-line message and exit code 2."""
+"""Errors a user can act on. The CLI maps these to a one-line message and exit code 2 (`error_line`)."""
 
+import contextlib
 import errno
+import signal
+import threading
+from collections.abc import Iterator
 
 
 class InfoPromptError(Exception):
@@ -56,3 +60,50 @@ def check_settings(checks: list[tuple[bool, str]]) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+KEPT = "files saved before are kept (rerun with --resume to continue a training run)"
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread (a BaseException, like KeyboardInterrupt, so that no
+    `except Exception` swallows it; temp-and-rename writes clean their temporary file on the way out)."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """While the block runs in the main thread, SIGTERM raises `Terminated` (elsewhere nothing changes:
+    Python delivers signals to the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def one_line(text: str) -> str:
+    """Messages are one line: embedded line breaks (from a library's error) become ' | '."""
+    return " | ".join(part.strip() for part in text.strip().splitlines() if part.strip())
+
+
+def error_line(err: BaseException) -> str | None:
+    """What `infoprompt` prints after 'infoprompt: ' when a command ends in `err`: one line for a user's
+    error, the machine's failure, SIGINT or SIGTERM; None for a bug (whose traceback is kept). The CLI and
+    the sweep's runs (their failed run's error) both report through it."""
+    if isinstance(err, InfoPromptError):
+        return f"error: {one_line(str(err))}"
+    if isinstance(err, (OSError, UnicodeError, MemoryError, RuntimeError)):
+        line = environment_error_line(err)  # disk, permissions, memory: one line too
+        return None if line is None else f"error: {one_line(line)}"
+    if isinstance(err, KeyboardInterrupt):
+        return f"interrupted (SIGINT); {KEPT}"
+    if isinstance(err, Terminated):
+        return f"error: terminated (SIGTERM); {KEPT}"
+    return None

@@ -9,8 +9,15 @@ import torch
 
 from infoprompt.api import evaluate, load
 from infoprompt.pruning import PruneSettings, prune
-from infoprompt.pruning.rewind import install, post_tuning_tensors
-from infoprompt.training.checkpoint import seal_record
+from infoprompt.pruning.rewind import install
+from infoprompt.training.checkpoint import load_tensors, read_checkpoint_config, seal_record
+
+
+def post_tuning_tensors(source_dir) -> dict[str, torch.Tensor]:
+    """The stage-1 checkpoint's trainable tensors (the values rewinding returns to), masks left out."""
+    record = read_checkpoint_config(source_dir)
+    tensors = load_tensors(source_dir, record["tensors_sha256"])
+    return {k: v for k, v in tensors.items() if not k.startswith("prompt_masker.")}
 
 
 def _pruned_entries(model) -> torch.Tensor:

@@ -146,3 +146,32 @@ def test_train_cli_turns_a_train_error_into_a_failed_run_with_its_one_line_messa
     assert outcome.status == FAILED
     assert outcome.message == "infoprompt: error: --beta do(es) not apply to method 'warp' without --mi-losses"
     assert rd.read_attempts(run_dir)[-1]["error"] == outcome.message
+
+
+def test_train_cli_calls_the_api_with_the_runs_settings_not_the_command_line(tmp_path, monkeypatch, capsys):
+    """A sweep run trains through `api.train` with the schema's values (no argv parsed, no printed line read
+    back); train.log still gets the equivalent command, the run's two lines and its JSON summary."""
+    import infoprompt.api
+    import infoprompt.cli
+    import infoprompt.report.headline
+    from infoprompt.sweep import train_cli
+
+    seen = []
+
+    def fake_train(cfg):
+        seen.append(cfg)
+        return infoprompt.api.TrainResult(Path(cfg.output), {"accuracy": 0.5}, {"task": cfg.task, "score": float("nan")},
+                                          method=None)
+
+    monkeypatch.setattr(infoprompt.api, "train", fake_train)
+    monkeypatch.setattr(infoprompt.cli, "main", lambda argv=None: pytest.fail("a sweep run must not go through the CLI"))
+    monkeypatch.setattr(infoprompt.report.headline, "describe_result", lambda summary: "described")
+    (_, run_dir), = prepare([RunSpec({"method": "warp", "lr": 0.01, "task": "rte"})], tmp_path)
+    assert execute_run(run_dir, train_cli).status == "finished"
+    (cfg,) = seen
+    assert (cfg.method, cfg.lr, cfg.task, cfg.output, cfg.resume, cfg.progress) == ("warp", 0.01, "rte", str(run_dir),
+                                                                                     False, False)
+    assert json.loads((run_dir / rd.RESULT).read_text())["score"] is None  # non-finite numbers: JSON null
+    out, err = capsys.readouterr()
+    assert err.splitlines()[0].startswith("$ infoprompt train ") and f"described -> {run_dir}" in err
+    assert json.loads(out.splitlines()[-1]) == {"task": "rte", "score": None}

@@ -50,7 +50,7 @@ from infoprompt.backbones import Backbone
 from infoprompt.data.example import Example
 from infoprompt.data.tasks import DATA_ENV, get_task
 from infoprompt.errors import ConfigError, check_settings
-from infoprompt.prompting.template import Feature, collate
+from infoprompt.prompting.template import Feature, collate, pad_token_id
 
 
 @dataclass
@@ -138,22 +138,18 @@ class CMIResult:
 def representation_scale(source: PromptSource, features: list[Feature]) -> float:
     """RMS over dimensions of the std over inputs of the prompt-free readout(Φ(x))."""
     method = source.method
-    batch = collate(features, _pad_id(method))
+    batch = collate(features, pad_token_id(method.backbone_info.tokenizer))
     z = method.read_prompt_free(batch, list(range(len(features)))).z  # read where the backbone's family reads Z
     if z.shape[0] < 2:
         return float(z.pow(2).mean().sqrt())  # one input: no spread to measure; use its RMS size
     return float(z.var(0, unbiased=True).mean().sqrt())
 
 
-def _pad_id(method) -> int:
-    return getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
-
-
 def source_cmi(source: PromptSource, features: list[Feature], perturb: torch.Tensor, scale: float,
                settings: CMISettings) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) lower and upper bounds for one source. `perturb` is the (k, D) matrix σ·U."""
     method = source.method
-    pad = _pad_id(method)
+    pad = pad_token_id(method.backbone_info.tokenizer)
     n_prompts = method.config.n_prompts
     m, r, k = settings.samples, settings.replicas, settings.directions
     base = source.base_prompts(collate(features, pad), 0).float()

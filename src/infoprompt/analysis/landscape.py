@@ -47,7 +47,7 @@ from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import get_task, load_split, resolve_data_dir
 from infoprompt.errors import check_settings
 from infoprompt.methods import PromptMethod
-from infoprompt.prompting.template import Feature, collate
+from infoprompt.prompting.template import Feature, collate, pad_token_id
 from infoprompt.run import assemble_run
 
 LOSS_NAMES = {"pred": "task loss", "rep": "representation loss"}
@@ -185,7 +185,7 @@ def evaluate_losses(method: PromptMethod, batch: dict, value: torch.Tensor, seed
 def train_short_run(method: PromptMethod, features: list[Feature], probe: dict, settings: LandscapeSettings,
                     project) -> Trajectory:
     """`settings.steps` AdamW steps; returns the probe-mean prompt token after every step."""
-    pad = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
+    pad = pad_token_id(method.backbone_info.tokenizer)
     params = [p for p in method.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=0.0)
     order_gen = torch.Generator().manual_seed(settings.seed)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import NOT_EXACT, hub_id
-from infoprompt.export.model_card import CARD, read_card_header, write_card
-from infoprompt.export.peft import HEAD_FILE, META_FILE
+from infoprompt.methods.peft_init import HEAD_FILE, META_FILE, init_from_peft
+from infoprompt.report.model_card import CARD, read_card_header, write_card
 
 
 def export_interop(model, output: str | Path, checkpoint: str | Path | None = None) -> Path:
@@ -122,7 +122,6 @@ def load_export(folder: str | Path, backbone=None):
     from infoprompt.api import LoadedModel
     from infoprompt.backbones import load_backbone
     from infoprompt.data.tasks import TaskSpec
-    from infoprompt.export.peft import init_from_peft
     from infoprompt.methods import build_method
 
     folder = Path(folder)

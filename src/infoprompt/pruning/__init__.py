@@ -2,8 +2,9 @@
 
 masker.py (which parameters feed each masked prompt unit; the masker module itself is
 `methods/prompt_masks.py`, part of the methods' prompt seam), importance.py (E_x|∂L/∂mask|),
-schedule.py (ratio -> tokens and pieces, the iterative path), rewind.py (stage 3 through
-`api.train`), pipeline.py (the whole run, resumable; the stage-1 run is rebuilt by `run.assemble_run`), compare.py (negative vs random masking),
+schedule.py (ratio -> tokens and pieces, the iterative path), stage.py (the stage-1 run, its masks and
+the path walked over it), rewind.py (stage 3 through `api.train`), pipeline.py (the whole run,
+resumable; the stage-1 run is rebuilt by `run.assemble_run`), compare.py (negative vs random masking),
 report.py (JSON, Markdown, PNG), cli.py (`infoprompt prune`). See docs/xprompt.md.
 """
 

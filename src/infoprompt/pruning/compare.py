@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from infoprompt.pruning.pipeline import evaluate_dev, ratio_name, restore_values, set_masks, walk_path
 from infoprompt.pruning.rewind import rewind_and_retrain
 from infoprompt.pruning.schedule import half_up
+from infoprompt.pruning.stage import evaluate_dev, ratio_name, restore_values, set_masks, walk_path
 from infoprompt.training.checkpoint import atomic_write_json
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from infoprompt.prompting.batches import to_device
-from infoprompt.prompting.template import Feature, collate
+from infoprompt.prompting.template import Feature, collate, pad_token_id
 from infoprompt.pruning.masker import PromptMasker
 
 LEVELS = ("token", "piece")
@@ -35,7 +35,7 @@ def importance_scores(method, features: list[Feature], level: str, *, batch_size
     shape = (masker.n_prompts,) if level == "token" else (masker.n_prompts, masker.pieces)
     device = torch.device(device)
     total = torch.zeros(shape, dtype=torch.float64, device=device)
-    pad_id = getattr(method.backbone_info.tokenizer, "pad_token_id", 0) or 0
+    pad_id = pad_token_id(method.backbone_info.tokenizer)
     was_training = method.training
     method.train()
     try:

@@ -19,12 +19,6 @@ def attach_masker(method, pieces: int = DEFAULT_PIECES) -> PromptMasker:
     return method.attach_prompt_masker(pieces)
 
 
-def is_prunable(method) -> bool:
-    """True for methods that declare a prompt XPrompt can mask: a trainable free prompt (prompt, warp,
-    gen-prompt, gen-warp) or a prompt generator's output (idpg, infoprompt); see `Capability.PRUNABLE`."""
-    return bool(method.capabilities & Capability.PRUNABLE)
-
-
 def _free(method) -> bool:
     return Capability.FREE_PROMPT in method.capabilities
 

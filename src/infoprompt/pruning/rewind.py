@@ -16,16 +16,9 @@ import torch
 from infoprompt.api import TrainConfig, load, train
 from infoprompt.errors import CheckpointError
 from infoprompt.pruning.masker import attach_masker, prompt_parameter_counts, zero_pruned
-from infoprompt.training.checkpoint import atomic_write_json, load_tensors, read_checkpoint_config
+from infoprompt.training.checkpoint import atomic_write_json
 
 DONE = "retrain.json"  # written last: a retraining with this file is finished and is skipped on a rerun
-
-
-def post_tuning_tensors(source_dir: str | Path) -> dict[str, torch.Tensor]:
-    """The stage-1 checkpoint's trainable tensors (the values rewinding returns to), masks left out."""
-    record = read_checkpoint_config(source_dir)
-    tensors = load_tensors(source_dir, record["tensors_sha256"])
-    return {k: v for k, v in tensors.items() if not k.startswith("prompt_masker.")}
 
 
 def install(method, post_tuning: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], pieces: int) -> None:

@@ -65,5 +65,17 @@ def second_line(summary: dict) -> str:
             f"{summary.get('last_step')}) on the same {h['split']} rows {_num(last)}")
 
 
+def describe_result(summary: dict) -> str:
+    """Two lines: the one headline score (reported split, rows, majority baseline, and why the run stopped early
+    if it did), then the other figures named for what they are (what `infoprompt train` and a sweep run print)."""
+    reported = summary["reported"]
+    line = f"{summary['task']} / {summary['method']}: {headline(summary)}"
+    if reported["collapsed"]:
+        line += f"; COLLAPSED: {reported['predicted_share']:.0%} predicted '{reported['predicted_class']}'"
+    kept = "the last evaluation" if summary["select_on"] == "last" else f"selected on {summary['selection_split']}"
+    return (line + f"\n  {second_line(summary)}; kept step {kept}; {summary['train_seconds']}s training, "
+            f"{summary['wall_seconds']}s in all")
+
+
 def _num(value) -> str:
     return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"

@@ -8,8 +8,9 @@ See docs/sweeps.md. Importing this package does not load torch.
 
 from infoprompt.sweep.config import SweepConfig, load_sweep
 from infoprompt.sweep.executor import SweepResult, run_sweep
-from infoprompt.sweep.grid import RunSpec, expand
+from infoprompt.sweep.grid import expand
 from infoprompt.sweep.runners import Outcome, execute_run, train_cli
+from infoprompt.sweep.spec import RunSpec
 
 __all__ = ["SweepConfig", "load_sweep", "RunSpec", "expand", "run_sweep", "SweepResult", "Outcome", "execute_run",
            "train_cli"]

@@ -23,13 +23,11 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from infoprompt.errors import ConfigError
 from infoprompt.sweep.flags import resolve_key
-
-if TYPE_CHECKING:
-    from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 
 if sys.version_info >= (3, 11):
     import tomllib

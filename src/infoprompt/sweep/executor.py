@@ -22,9 +22,9 @@ from typing import Protocol
 
 from infoprompt.errors import ConfigError
 from infoprompt.sweep import rundir
-from infoprompt.sweep.grid import RunSpec
 from infoprompt.sweep.progress import SweepProgress
 from infoprompt.sweep.runners import BUSY, FAILED, Outcome, RunFn, execute_run, run_in_subprocess, train_cli
+from infoprompt.sweep.spec import RunSpec
 
 BACKENDS = ("local", "ray")
 
@@ -112,7 +112,7 @@ def run_sweep(specs: list[RunSpec], runs_dir: str | Path, *, workers: int = 1, b
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     if backend not in BACKENDS:
         raise ConfigError(f"--backend must be one of {BACKENDS}, got '{backend}'")
-    if run_fn is train_cli and workers > 1:  # it redirects this process's stdout: one at a time
+    if run_fn is train_cli and workers > 1:  # torch's RNG and settings are per process: one run at a time
         raise ConfigError("train_cli runs in-process one at a time; leave run_fn=None for parallel worker processes")
     runs_dir = Path(runs_dir)
     prepared = prepare(specs, runs_dir)

@@ -9,15 +9,14 @@ the training, so the lock is held exactly as long as that process lives:
   isolation (a crash or a leak in one run never touches another or the sweep);
 - a Python callable passed as `run_fn` runs in the calling process (tests, notebooks).
 
-`train_cli` is the run function of real sweeps: `infoprompt train ... --output RUN_DIR --json`.
+`train_cli` is the run function of real sweeps: what `infoprompt train <flags> --output RUN_DIR --json
+--quiet [--resume]` does, through the Python API (`api.train`), with no command line parsed or printed
+output read back.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
-import json
 import os
 import subprocess
 import sys
@@ -27,9 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from infoprompt.errors import ConfigError
+from infoprompt.errors import ConfigError, Terminated, error_line, sigterm_raises
 from infoprompt.sweep import rundir
-from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 
 RunFn = Callable[[RunSpec, Path, bool], dict]
 
@@ -98,40 +97,43 @@ def _one_line(err: BaseException) -> str:
     return first if isinstance(err, RunFailed) else f"{type(err).__name__}: {first}".rstrip(": ")
 
 
-class _Tee(io.TextIOBase):
-    """Write to the real stream (the run's log) and keep a copy to read the summary/error back."""
-
-    def __init__(self, stream):
-        self.stream, self.copy = stream, io.StringIO()
-
-    def write(self, text: str) -> int:
-        self.stream.write(text)
-        self.copy.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
 def train_cli(spec: RunSpec, run_dir: Path, resume: bool) -> dict:
-    """`infoprompt train <flags> --output RUN_DIR --json --quiet [--resume]` in this process; returns its summary."""
-    from infoprompt.cli import main
+    """Train the run `spec` names into `run_dir` as `infoprompt train` would, and return its summary.
 
+    The settings go to `api.train` as values (the schema checks them as for the command line); what the
+    run prints (the equivalent command first, then the run's own lines and its JSON summary) goes to this
+    process's stdout/stderr, i.e. the run's train.log. A user's error ends the run as a failed one with
+    the line `infoprompt train` would print, which the sweep records."""
     argv = spec.argv() + [f"--output={run_dir}", "--json", "--quiet"] + (["--resume"] if resume else [])
-    print(f"$ infoprompt {' '.join(argv)}", file=sys.stderr, flush=True)
-    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(argv)
-        except SystemExit as exit_:  # argparse rejected the arguments: a failed run, not a crashed one
-            code = exit_.code if isinstance(exit_.code, int) else 2
-    if code != 0:
-        lines = [x for x in err.copy.getvalue().splitlines() if x.strip()]
-        raise RunFailed(lines[-1] if lines else f"infoprompt train exited with code {code}")
-    for line in reversed(out.copy.getvalue().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    raise RunFailed("infoprompt train printed no JSON summary")
+    print(f"$ infoprompt {' '.join(argv)}", file=sys.stderr, flush=True)  # to rerun this one run by hand
+    try:
+        with sigterm_raises():  # the worker's main thread: SIGTERM ends the run in one line, as in the CLI
+            return _train(spec, run_dir, resume)
+    except (Exception, KeyboardInterrupt, Terminated) as err:
+        line = error_line(err)
+        if line is None:
+            raise  # a bug: execute_run keeps its traceback in the log
+        print(f"infoprompt: {line}", file=sys.stderr)
+        raise RunFailed(f"infoprompt: {line}") from None
+
+
+def _train(spec: RunSpec, run_dir: Path, resume: bool) -> dict:
+    from infoprompt.api import train
+    from infoprompt.atomic_files import json_text
+    from infoprompt.config import resolve_device, train_config_from_settings
+    from infoprompt.data.readers import BadRowPolicy
+    from infoprompt.report.headline import describe_result
+
+    cfg = train_config_from_settings({**spec.flags, "output": str(run_dir), "resume": resume}, progress=False)
+    resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded
+    result = train(cfg)
+    if not result.main_process:  # a multi-process launch: rank 0 alone reports
+        raise RunFailed("infoprompt train printed no JSON summary")
+    if result.skipped_rows:
+        print(BadRowPolicy(True, list(result.skipped_rows)).summary(), file=sys.stderr)
+    print(describe_result(result.summary) + f" -> {result.run_dir}", file=sys.stderr)
+    print(json_text(result.summary, sort_keys=True), flush=True)  # the `--json` line, kept in train.log
+    return result.summary
 
 
 def load_runner(reference: str) -> RunFn:

@@ -109,14 +109,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
     import torch
 
     from .functions import random_instance
-    from .solvers import (
-        approximate_newton,
-        convergence_rate,
-        gradient_descent,
-        newton,
-        plot_convergence,
-        solve_reference,
-    )
+    from .solvers import plot_convergence, solve_reference
 
     _require(args.n >= 2 and args.d >= 1 and args.n >= args.d, "need --n >= max(2, --d)")
     _require(args.R > 0 and args.cond >= 1 and args.w >= 0, "need --R > 0, --cond >= 1, --w >= 0")
@@ -131,6 +124,30 @@ def cmd_solve(args: argparse.Namespace) -> int:
     x0 = torch.randn(args.d, generator=gen, dtype=pr.dtype)
     x0 = x0 * (0.5 * args.R / float(torch.linalg.vector_norm(x0)))
     x_star = solve_reference(pr)
+    runs, seconds = _run_solvers(args, pr, x0, x_star, k)
+    loss_star = float(pr.loss(x_star))
+    plot_convergence(
+        runs,
+        out / "convergence.png",
+        loss_star=loss_star,
+        title=f"n={args.n}, d={args.d}, w={args.w}, R={args.R}, cond={args.cond}",
+    )
+    summary = _solve_summary(args, pr, x_star, k, loss_star, runs, seconds)
+    _write_json(out / "summary.json", summary)
+    for res in runs:
+        print(
+            f"{res.method:<14} iterations={res.iterations:<6} converged={res.converged} "
+            f"grad={res.grad_norms[-1]:.1e} err={(res.errors or [math.nan])[-1]:.1e} "
+            f"({seconds[res.method]:.2f}s)"
+        )
+    print(f"wrote {out / 'convergence.png'} and {out / 'summary.json'}")
+    return 0 if all(r.converged for r in runs[1:]) else 1
+
+
+def _run_solvers(args: argparse.Namespace, pr, x0, x_star, k: int) -> tuple[list, dict[str, float]]:
+    """GD, damped Newton and approximate Newton from the same start, each timed."""
+    from .solvers import approximate_newton, gradient_descent, newton
+
     runs, seconds = [], {}
     for name, fn in (
         ("gd", lambda: gradient_descent(pr, x0, x_star=x_star, tol=args.tol, max_iter=args.gd_max_iter)),
@@ -143,13 +160,16 @@ def cmd_solve(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         runs.append(fn())
         seconds[name] = time.perf_counter() - t0
-    loss_star = float(pr.loss(x_star))
-    plot_convergence(
-        runs,
-        out / "convergence.png",
-        loss_star=loss_star,
-        title=f"n={args.n}, d={args.d}, w={args.w}, R={args.R}, cond={args.cond}",
-    )
+    return runs, seconds
+
+
+def _solve_summary(args: argparse.Namespace, pr, x_star, k: int, loss_star: float, runs: list,
+                   seconds: dict[str, float]) -> dict[str, Any]:
+    """summary.json: the instance, the theory's iteration bound, and each solver's convergence figures."""
+    import torch
+
+    from .solvers import convergence_rate
+
     eps = args.tol
     summary: dict[str, Any] = {
         "command": "solve",
@@ -178,15 +198,7 @@ def cmd_solve(args: argparse.Namespace) -> int:
             e0 = sorted(v for v in res.extra["eps0"] if v is not None)
             s["eps0_median"] = e0[len(e0) // 2] if e0 else None
         summary["solvers"][res.method] = s
-    _write_json(out / "summary.json", summary)
-    for res in runs:
-        print(
-            f"{res.method:<14} iterations={res.iterations:<6} converged={res.converged} "
-            f"grad={res.grad_norms[-1]:.1e} err={(res.errors or [math.nan])[-1]:.1e} "
-            f"({seconds[res.method]:.2f}s)"
-        )
-    print(f"wrote {out / 'convergence.png'} and {out / 'summary.json'}")
-    return 0 if all(r.converged for r in runs[1:]) else 1
+    return summary
 
 
 def _quadratic_constants(errors: list[float], floor: float = 1e-12) -> list[float]:

@@ -244,37 +244,10 @@ def _part2(
     return records, ident, {"attention_update_spectral_norm": _spec(U)}
 
 
-def weight_shift_experiment(
-    A: Tensorish | None = None,
-    b: Tensorish | None = None,
-    x: Tensorish | None = None,
-    *,
-    n: int = 64,
-    d: int = 16,
-    R: float = 4.0,
-    norm_fraction: float = 0.95,
-    lr_scales: Sequence[float] = (0.1, 0.5, 0.9, 3.0, 30.0),
-    steps: int = 20,
-    attn_scales: Sequence[float] = (1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 2.0, 5.0),
-    seed: int = 0,
-) -> ShiftResult:
-    """Measure ``||delta_b||`` against ``M ||Delta||`` for GD steps and an attention update.
-
-    ``A`` may be any ``n x d`` matrix (e.g. a backbone's token embeddings of one
-    sentence); it is rescaled to spectral norm ``norm_fraction * R`` so that the
-    theorem's ``||A|| <= R`` holds with room for the Part-2 update (the factor is in
-    the result). Defaults: random Gaussian ``A``; ``x`` random with ``||x|| = R/2``
-    (rescaled to ``norm_fraction * R`` only if larger than ``R``); ``b`` a random
-    probability vector. Part 1 runs projected GD on ``L_exp`` (``||x|| <= R`` kept) for
-    each relative learning rate in ``lr_scales``; Part 2 applies one random softmax
-    self-attention layer with each relative residual scale in ``attn_scales`` (scale 1
-    = exactly at the ``0.01`` precondition, in both parts).
-    """
-    if R <= 0 or not 0 < norm_fraction <= 1:
-        raise ValueError(f"need R > 0 and 0 < norm_fraction <= 1, got {R}, {norm_fraction}")
-    if steps < 1 or not lr_scales or not attn_scales:
-        raise ValueError("need steps >= 1 and non-empty lr_scales / attn_scales")
-    gen = torch.Generator().manual_seed(seed)
+def _shift_inputs(A: Tensorish | None, b: Tensorish | None, x: Tensorish | None, n: int, d: int, R: float,
+                  norm_fraction: float, gen: torch.Generator):
+    """``A`` (rescaled to spectral norm ``norm_fraction * R``), ``b``, ``x`` for the experiment, drawn from
+    ``gen`` in this order where not given; returns them with ``||A||`` as given, both scales and the notes."""
     notes: list[str] = []
     if A is None:
         A_t = torch.randn(n, d, generator=gen, dtype=torch.float64)
@@ -313,6 +286,42 @@ def weight_shift_experiment(
         b_t = as_tensor(b)
         if b_t.shape != (n,):
             raise ValueError(f"b must have shape ({n},), got {tuple(b_t.shape)}")
+    return A_t, b_t, x_t, A_norm, A_scale, x_scale, notes
+
+
+def weight_shift_experiment(
+    A: Tensorish | None = None,
+    b: Tensorish | None = None,
+    x: Tensorish | None = None,
+    *,
+    n: int = 64,
+    d: int = 16,
+    R: float = 4.0,
+    norm_fraction: float = 0.95,
+    lr_scales: Sequence[float] = (0.1, 0.5, 0.9, 3.0, 30.0),
+    steps: int = 20,
+    attn_scales: Sequence[float] = (1e-3, 1e-2, 0.1, 0.3, 0.6, 0.9, 2.0, 5.0),
+    seed: int = 0,
+) -> ShiftResult:
+    """Measure ``||delta_b||`` against ``M ||Delta||`` for GD steps and an attention update.
+
+    ``A`` may be any ``n x d`` matrix (e.g. a backbone's token embeddings of one
+    sentence); it is rescaled to spectral norm ``norm_fraction * R`` so that the
+    theorem's ``||A|| <= R`` holds with room for the Part-2 update (the factor is in
+    the result). Defaults: random Gaussian ``A``; ``x`` random with ``||x|| = R/2``
+    (rescaled to ``norm_fraction * R`` only if larger than ``R``); ``b`` a random
+    probability vector. Part 1 runs projected GD on ``L_exp`` (``||x|| <= R`` kept) for
+    each relative learning rate in ``lr_scales``; Part 2 applies one random softmax
+    self-attention layer with each relative residual scale in ``attn_scales`` (scale 1
+    = exactly at the ``0.01`` precondition, in both parts).
+    """
+    if R <= 0 or not 0 < norm_fraction <= 1:
+        raise ValueError(f"need R > 0 and 0 < norm_fraction <= 1, got {R}, {norm_fraction}")
+    if steps < 1 or not lr_scales or not attn_scales:
+        raise ValueError("need steps >= 1 and non-empty lr_scales / attn_scales")
+    gen = torch.Generator().manual_seed(seed)
+    A_t, b_t, x_t, A_norm, A_scale, x_scale, notes = _shift_inputs(A, b, x, n, d, R, norm_fraction, gen)
+    n, d = int(A_t.shape[0]), int(A_t.shape[1])
     if R < 4:
         notes.append("R < 4: outside Theorem 1.4's hypotheses (R >= 4); M still reported")
     lm = log10_M(n, R)
@@ -320,19 +329,8 @@ def weight_shift_experiment(
     rec2, id2, extra2 = _part2(A_t, b_t, x_t, R, attn_scales, gen)
     part1 = ShiftPart("gradient steps on x", rec1, 0.5 * _spec(A_t), lm, id1)
     part2 = ShiftPart("self-attention update of A", rec2, 0.5 * float(torch.linalg.vector_norm(x_t)), lm, id2)
-    return ShiftResult(
-        n=n,
-        d=d,
-        R=float(R),
-        seed=seed,
-        A_input_norm=A_norm,
-        A_scale=A_scale,
-        x_scale=x_scale,
-        notes=notes,
-        part1=part1,
-        part2=part2,
-        extra=extra2,
-    )
+    return ShiftResult(n=n, d=d, R=float(R), seed=seed, A_input_norm=A_norm, A_scale=A_scale, x_scale=x_scale,
+                       notes=notes, part1=part1, part2=part2, extra=extra2)
 
 
 def plot_shift(result: ShiftResult, path: str | Path) -> Path:

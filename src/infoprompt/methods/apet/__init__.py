@@ -5,7 +5,8 @@
 - `insert`: applies the units with the primitives of `infoprompt.delta`.
 - `presets`: Prompt, BitFit, LoRA and Adapter as APET configurations.
 - `method`: the registered `apet` method (`infoprompt train --method apet --budget N`).
-- `experiments`: the paper's A1 (positions), A2 (budget sweep) and E (transfer) as `infoprompt apet ...`.
+The paper's A1 (positions), A2 (budget sweep) and E (transfer) experiments are commands, above the API:
+`infoprompt.experiments.apet` (`infoprompt apet ...`).
 """
 
 from infoprompt.methods.apet.budget import Unit, allocate

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from infoprompt.methods.apet.experiments.budgets import CLASSICS, classic_budgets
-from infoprompt.methods.apet.experiments.common import (
+from infoprompt.experiments.apet.budgets import CLASSICS, classic_budgets
+from infoprompt.experiments.apet.common import (
     Setup,
     accuracy,
     compact,

@@ -10,7 +10,7 @@ from infoprompt.errors import ConfigError
 
 
 def _setup(args: argparse.Namespace):
-    from infoprompt.methods.apet.experiments.common import Setup
+    from infoprompt.experiments.apet.common import Setup
 
     extra = {"apet_ops": args.ops} if args.ops else {}
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
@@ -37,8 +37,8 @@ def replot(experiment: str, out_dir: Path, data_dir: str | None = None) -> Path:
     levels gets them from the data (`--data-dir`), only for the picture."""
     import json
 
-    from infoprompt.methods.apet.experiments import a1, a2, transfer
-    from infoprompt.methods.apet.experiments.common import label_levels
+    from infoprompt.experiments.apet import a1, a2, transfer
+    from infoprompt.experiments.apet.common import label_levels
 
     stem = "transfer" if experiment == "transfer" else experiment
     source = out_dir / f"{stem}.json"
@@ -59,15 +59,15 @@ def cmd_apet(args: argparse.Namespace) -> int:
     setup = _setup(args)
     out_dir, runs_dir = Path(args.out), Path(args.runs_dir)
     if args.experiment == "a1":
-        from infoprompt.methods.apet.experiments.a1 import markdown, run_a1
+        from infoprompt.experiments.apet.a1 import markdown, run_a1
 
         record = run_a1(setup, args.placements, out_dir, runs_dir)
     elif args.experiment == "a2":
-        from infoprompt.methods.apet.experiments.a2 import markdown, run_a2
+        from infoprompt.experiments.apet.a2 import markdown, run_a2
 
         record = run_a2(setup, _budgets(args.budgets), args.tolerance, out_dir, runs_dir)
     else:
-        from infoprompt.methods.apet.experiments.transfer import markdown, run_transfer
+        from infoprompt.experiments.apet.transfer import markdown, run_transfer
 
         record = run_transfer(setup, args.budget, out_dir, runs_dir)
     print(markdown(record), end="")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from infoprompt.methods.apet.experiments.common import (
+from infoprompt.experiments.apet.common import (
     Setup,
     accuracy,
     compact,

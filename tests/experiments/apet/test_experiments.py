@@ -7,9 +7,9 @@ import json
 import pytest
 
 from infoprompt.errors import ConfigError
-from infoprompt.methods.apet.experiments import a1, a2, common
-from infoprompt.methods.apet.experiments.a2 import standard_error, thresholds
-from infoprompt.methods.apet.experiments.common import Setup, unified_labels
+from infoprompt.experiments.apet import a1, a2, common
+from infoprompt.experiments.apet.a2 import standard_error, thresholds
+from infoprompt.experiments.apet.common import Setup, unified_labels
 
 LEVELS = {"chance": 50.0, "majority": 55.0, "dev_size": 10**6}  # a huge dev set: a margin of 0.05 points
 
@@ -105,7 +105,7 @@ def test_setup_names_packing_only_when_not_the_default():
 
 
 def test_replot_redraws_each_png_from_its_committed_json_without_running(tmp_path, monkeypatch):
-    from infoprompt.methods.apet.experiments.cli import replot
+    from infoprompt.experiments.apet.cli import replot
 
     monkeypatch.setattr(common, "run_one", lambda flags, runs_dir: pytest.fail("replot must not train"))
     monkeypatch.setattr(a2, "label_levels", lambda task, data_dir: LEVELS)
