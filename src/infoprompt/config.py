@@ -316,3 +316,8 @@ def train_settings() -> dict[str, Setting]:
     """TrainConfig's options by field name, then the method options (the sweep schema and the CLI)."""
     own = {s.name: s for s in (setting_of(f) for f in fields(TrainConfig)) if s is not None}
     return {**own, **{k: v for k, v in method_settings().items() if k not in own}}
+
+
+def setting_defaults() -> dict[str, Any]:
+    """Each option's default by name (reports name a condition by the flags it sets away from these)."""
+    return {name: spec.default for name, spec in train_settings().items()}

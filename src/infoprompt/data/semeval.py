@@ -24,7 +24,21 @@ from infoprompt.data.readers import BadRowPolicy, read_text, split_lines
 from infoprompt.data.registry import register_task
 from infoprompt.data.spec import TaskSpec
 from infoprompt.errors import ConfigError, DataError
-from infoprompt.evaluation.semeval import LABELS, undirected
+
+_DIRECTION = re.compile(r"\((e[12]),(e[12])\)$")
+
+RELATIONS = (
+    "Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
+    "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer",
+)
+OTHER = "Other"
+# The 19 labels the scorer accepts, in the order the toolkit numbers them (also the HF dataset's order).
+LABELS = tuple(f"{r}({d})" for r in RELATIONS for d in ("e1,e2", "e2,e1")) + (OTHER,)
+
+
+def undirected(label: str) -> str:
+    """`Cause-Effect(e2,e1)` -> `Cause-Effect`; labels without a direction are returned unchanged."""
+    return _DIRECTION.sub("", label)
 
 DEV_SEED = 0
 DEV_SIZE = 800

@@ -23,27 +23,12 @@ counts a wrong-direction prediction both against precision and recall of the *sa
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from infoprompt.data.semeval import LABELS, OTHER, RELATIONS, undirected  # noqa: F401  (the label set lives with the data)
 from infoprompt.evaluation.metrics import register_metric
-
-_DIRECTION = re.compile(r"\((e[12]),(e[12])\)$")
-
-RELATIONS = (
-    "Cause-Effect", "Component-Whole", "Content-Container", "Entity-Destination", "Entity-Origin",
-    "Instrument-Agency", "Member-Collection", "Message-Topic", "Product-Producer",
-)
-OTHER = "Other"
-# The 19 labels the scorer accepts, in the order the toolkit numbers them (also the HF dataset's order).
-LABELS = tuple(f"{r}({d})" for r in RELATIONS for d in ("e1,e2", "e2,e1")) + (OTHER,)
-
-
-def undirected(label: str) -> str:
-    """`Cause-Effect(e2,e1)` -> `Cause-Effect`; labels without a direction are returned unchanged."""
-    return _DIRECTION.sub("", label)
 
 
 @dataclass(frozen=True)

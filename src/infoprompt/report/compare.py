@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from scipy import stats
 
+from infoprompt.config import setting_defaults
 from infoprompt.errors import ConfigError
 from infoprompt.report.runs import DEFAULT_SCORE_RULE, RunRecord, varying_keys
 
@@ -30,11 +31,9 @@ CELL_KEYS = frozenset({"task", "shots", "n_prompts", "method", "ablation"})
 def variant(record: RunRecord, keys: Sequence[str] = ()) -> str:
     """A condition's name: the method, its ablation when it has one, and each flag of `keys` the run sets away
     from its default (e.g. `infoprompt:no-head`, `infoprompt+generator_mode=residual`)."""
-    from infoprompt.sweep.flags import train_flags
-
     ablation = record.args.get("ablation")
     name = f"{record.method}:{ablation}" if ablation and ablation != "none" else record.method
-    defaults = {dest: flag.default for dest, flag in train_flags().items()}
+    defaults = setting_defaults()
     return name + "".join(f"+{key}={record.args[key]}" for key in keys
                           if record.args.get(key) is not None and record.args.get(key) != defaults.get(key))
 

@@ -29,7 +29,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from infoprompt.config import method_registry
+from infoprompt.config import method_registry, setting_defaults
 from infoprompt.errors import DataError
 from infoprompt.registry import Derived
 from infoprompt.rundir import CONFIG, RESULT, SPEC, read_metrics
@@ -226,9 +226,7 @@ ABLATION_NAMES: Mapping[str, str] = Derived(
 
 def variant_label(record: RunRecord, keys: list[str]) -> str:
     """'InfoPrompt', 'InfoPrompt γ=0', 'WARP lr=0.01': the method plus the varying flags that are not its default."""
-    from infoprompt.sweep.flags import train_flags
-
-    defaults = {dest: flag.default for dest, flag in train_flags().items()}
+    defaults = setting_defaults()
     parts = [METHOD_NAMES.get(record.method, record.method)]
     for key in keys:
         if key == "method":
