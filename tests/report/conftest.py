@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from runfactory import make_run
 
-from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.rundir import prepare_run_dir
 
 

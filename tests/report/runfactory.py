@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.rundir import prepare_run_dir
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from infoprompt.sweep import expand, load_sweep, run_sweep
-from infoprompt.sweep.grid import RunSpec
+from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.runners import train_cli
 
 ROOT = Path(__file__).resolve().parents[2]

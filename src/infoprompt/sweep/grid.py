@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from infoprompt.sweep.config import SweepConfig
-from infoprompt.sweep.spec import HASH_CHARS, RunSpec  # noqa: F401  (HASH_CHARS, RunSpec: importable from here too)
+from infoprompt.sweep.spec import RunSpec
 
 
 def expand(config: SweepConfig) -> list[RunSpec]:

@@ -26,7 +26,7 @@ from infoprompt.atomic_files import atomic_write_json, json_text
 from infoprompt.errors import ConfigError
 from infoprompt.rundir import ATTEMPTS, RESULT, SPEC, SWEEP_LOCK, read_records
 from infoprompt.rundir import TRAIN_LOG as LOG  # the name the sweep's runners use
-from infoprompt.sweep.grid import HASH_CHARS, RunSpec
+from infoprompt.sweep.spec import HASH_CHARS, RunSpec
 
 # The file names are infoprompt.rundir's; SPEC, RESULT, ATTEMPTS and LOG are re-exported for the sweep's modules.
 __all__ = ["SPEC", "RESULT", "ATTEMPTS", "LOG", "Timeout", "existing_run_dirs", "find_run_dir",
