@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from runfactory import make_run
 
-from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.rundir import prepare_run_dir
+from infoprompt.sweep.spec import RunSpec
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.rundir import prepare_run_dir
+from infoprompt.sweep.spec import RunSpec
 
 
 def make_run(runs: Path, flags: dict, dev: dict, *, test: dict | None = None, curve: list[float] | None = None,

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from infoprompt.sweep import expand, load_sweep, run_sweep
-from infoprompt.sweep.spec import RunSpec
 from infoprompt.sweep.runners import train_cli
+from infoprompt.sweep.spec import RunSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULTS_SWEEP = ROOT / "configs/sweeps/infoprompt_defaults_minilm.yaml"
