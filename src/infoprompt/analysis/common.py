@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
+from infoprompt.atomic_files import atomic_write_bytes
 from infoprompt.backbones import Backbone, load_backbone
 from infoprompt.data.example import Example
 from infoprompt.data.sampling import sample_few_shot
 from infoprompt.data.tasks import TaskSpec, load_split, resolve_data_dir
 from infoprompt.errors import ConfigError
-from infoprompt.training.checkpoint import atomic_write_bytes
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ def add_parser(sub) -> None:
 def cmd_bench(args) -> int:
     import os
 
+    from infoprompt.atomic_files import atomic_write_json
     from infoprompt.bench.report import summarise, to_markdown
     from infoprompt.bench.run import Settings, run_bench
     from infoprompt.errors import ConfigError
-    from infoprompt.training.checkpoint import atomic_write_json
 
     if args.steps is not None and args.steps < 5:
         raise ConfigError(f"--steps must be >= 5 (a median of at least 5 steps), got {args.steps}")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.pruning.rewind import rewind_and_retrain
 from infoprompt.pruning.schedule import half_up
 from infoprompt.pruning.stage import evaluate_dev, ratio_name, restore_values, set_masks, walk_path
-from infoprompt.training.checkpoint import atomic_write_json
 
 
 def random_token_masks(n_prompts: int, pieces: int, n: int, seed: int) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from infoprompt.api import LoadedModel, TrainConfig, train
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import Backbone, load_backbone
 from infoprompt.data.tasks import TaskSpec, resolve_data_dir
 from infoprompt.errors import ConfigError
@@ -36,7 +37,8 @@ from infoprompt.pruning.stage import (
     walk_path,
 )
 from infoprompt.run import assemble_run, config_from_record
-from infoprompt.training.checkpoint import atomic_write_json, read_checkpoint_config, save_checkpoint
+from infoprompt.rundir import CONFIG
+from infoprompt.training.checkpoint import read_checkpoint_config, save_checkpoint
 
 
 def check_prunable(method: str, where: str = "") -> None:
@@ -132,8 +134,8 @@ def prune(run_dir: str | Path | None, out_dir: str | Path, settings: PruneSettin
         set_masks(method, reached[ratio])
         folder = out_dir / ratio_name(ratio)
         record = pruning_record(stage, ratio, settings.granularity, rewound=False)
-        if (folder / "masked" / "config.json").is_file():
-            dev = json.loads((folder / "masked" / "config.json").read_text(encoding="utf-8"))["dev_metrics"]
+        if (folder / "masked" / CONFIG).is_file():
+            dev = json.loads((folder / "masked" / CONFIG).read_text(encoding="utf-8"))["dev_metrics"]
         else:
             dev = evaluate_dev(stage)
             save_masked(stage, folder / "masked", dev, record)

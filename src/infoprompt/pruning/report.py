@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from infoprompt.analysis.common import pyplot, save_figure
-from infoprompt.atomic_files import atomic_write_json
-from infoprompt.training.checkpoint import atomic_write_bytes
+from infoprompt.atomic_files import atomic_write_bytes, atomic_write_json
 
 
 def _fmt(value) -> str:

@@ -14,9 +14,9 @@ from pathlib import Path
 import torch
 
 from infoprompt.api import TrainConfig, load, train
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.errors import CheckpointError
 from infoprompt.pruning.masker import attach_masker, prompt_parameter_counts, zero_pruned
-from infoprompt.training.checkpoint import atomic_write_json
 
 DONE = "retrain.json"  # written last: a retraining with this file is finished and is skipped on a rerun
 

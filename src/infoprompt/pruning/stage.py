@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from infoprompt.api import LoadedModel, TrainConfig
+from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import Backbone
 from infoprompt.config import resolve_device
 from infoprompt.errors import check_settings
@@ -29,7 +30,7 @@ from infoprompt.pruning.schedule import (
     ratio_path,
     target_counts,
 )
-from infoprompt.training.checkpoint import atomic_write_json, save_tensors
+from infoprompt.training.checkpoint import save_tensors
 from infoprompt.training.inference import evaluate_features
 
 Log = Callable[[str], None]

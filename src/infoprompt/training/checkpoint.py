@@ -28,7 +28,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save, save_file  # noqa: F401
 
-from infoprompt.atomic_files import (  # noqa: F401  (atomic_write_bytes/_json: imported from here by report, pruning, analysis, bench)
+from infoprompt.atomic_files import (
     atomic_write_bytes,
     atomic_write_json,
     finite_json,
