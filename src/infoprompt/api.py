@@ -81,6 +81,10 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
     metadata (XPrompt's retraining installs its masks and rewinds the prompt there).
     """
     wall_start = time.perf_counter()
+    if not isinstance(cfg, TrainConfig):
+        raise ConfigError(f"train: cfg must be an infoprompt.TrainConfig, got {type(cfg).__name__} "
+                          "(e.g. train(TrainConfig(task='sst2', method='prompt')))")
+    check_arguments("train", backbone=backbone)
     plan = plan_training(cfg)  # every check that needs no data or backbone; the run's narrow values
     if cfg.init_from_peft:
         check_peft_init(cfg.init_from_peft, cfg.method)
@@ -208,8 +212,22 @@ class LoadedModel:
                                  progress=progress)
 
 
+def check_arguments(call: str, *, paths: dict[str, Any] | None = None, backbone: Any = None) -> None:
+    """A Python caller's wrong argument types as one ConfigError naming the call and the argument, instead of a
+    TypeError or AttributeError from deep inside (paths: str or os.PathLike; None where optional)."""
+    for name, value in (paths or {}).items():
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise ConfigError(f"{call}: {name} must be a path (str or os.PathLike), got {type(value).__name__}")
+    if backbone is not None and not isinstance(backbone, Backbone):
+        raise ConfigError(f"{call}: backbone must be an infoprompt Backbone (infoprompt.backbones.load_backbone), "
+                          f"got {type(backbone).__name__}")
+
+
 def load(checkpoint: str | Path, backbone: Backbone | None = None) -> LoadedModel:
     """Load a checkpoint directory (see `infoprompt.training.checkpoint`), rebuilt by `run.assemble_run`."""
+    if checkpoint is None:
+        raise ConfigError("load: checkpoint must be a path (str or os.PathLike), got None")
+    check_arguments("load", paths={"checkpoint": checkpoint}, backbone=backbone)
     run = assemble_run(checkpoint=checkpoint, backbone=backbone, splits=())
     return LoadedModel(run.method, run.template, run.record)
 
@@ -222,6 +240,7 @@ def evaluate(checkpoint: str | Path, *, data_dir: str | None = None, dev_file: s
 
     `generate`: generative backbones only; greedy decoding mapped to labels instead of label scores
     (infoprompt.generative.generation; adds `unmatched`, the generations that named no label)."""
+    check_arguments("evaluate", paths={"checkpoint": checkpoint, "data_dir": data_dir, "dev_file": dev_file})
     model = load(checkpoint, backbone)
     policy = BadRowPolicy(skip=skip_bad_rows)
     task = model.task
@@ -292,6 +311,7 @@ def predict_file(checkpoint: str | Path, input_file: str | Path | Any, output_fi
 
     Rows are read, scored and written `CHUNK` at a time, in input order: with `keep_rows=False` (the CLI)
     memory stays bounded whatever the input's size; `on_rows(rows)` sees each scored chunk."""
+    check_arguments("predict", paths={"checkpoint": checkpoint, "output_file": output_file}, backbone=backbone)
     output = check_output_path(output_file, (input_file, checkpoint))  # before the model is loaded
     model = load(checkpoint, backbone)
     policy = BadRowPolicy(skip=skip_bad_rows)

@@ -257,8 +257,9 @@ def score_reported(reporting: Reporting, run: Run, load_kept: Callable, batch_si
     without one) scored at the end, with the last weights and with the kept checkpoint; None without one."""
     if reporting.final is None:
         return None
-    rows = reporting.rows if reporting.rows is not None else load_examples(
-        reporting.source, run.task, reporting.final, run.data_dir, run.policy)
+    if reporting.rows is None:  # kept for the held-out check of the summary (reused_split)
+        reporting.rows = load_examples(reporting.source, run.task, reporting.final, run.data_dir, run.policy)
+    rows = reporting.rows
     test = score_test(run.task, rows, run.method, run.template, load_kept, batch_size, device)
     if reporting.source.few_shot:
         test["split"] = reporting.meta["protocol"]["reported_split"]
@@ -287,7 +288,7 @@ def run_summary(cfg: TrainConfig, run: Run, result, reporting: Reporting, test: 
                 run_dir: Path) -> dict:
     """A trained run's summary: what ran, its dev and reported scores, and whether they are held out."""
     method, task, source = run.method, run.task, reporting.source
-    reused = reused_split(task, run.examples)
+    reused = reused_split(task, run.examples, reporting.final, reporting.rows)
     summary = {
         "task": task.name, "method": cfg.method, "backbone": cfg.backbone, "readout": method.describe_readout(),
         "predict": method.predict, "seed": cfg.seed, "shots": cfg.shots, "n_prompts": cfg.n_prompts,

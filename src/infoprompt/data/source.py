@@ -184,9 +184,12 @@ def draw_splits(task: TaskSpec, splits: tuple[str, ...] | list[str], data_dir: P
     return examples
 
 
-def reused_split(task: TaskSpec, examples: dict[str, list[Example]]) -> str | None:
+def reused_split(task: TaskSpec, examples: dict[str, list[Example]], reported: str | None = None,
+                 reported_rows: list[Example] | None = None) -> str | None:
     """Why an evaluated split is not held out, or None: a dev or test file with the same content as the
-    training or dev file, or dev rows that are the training rows."""
+    training or dev file, dev rows that are the training rows, or a reported split (`reported_rows`, e.g. a
+    built-in task's test file in a user's data folder) whose rows are the dev rows or lie inside the training
+    rows."""
     import hashlib
 
     files = {split: Path(path) for split, path in (task.splits or {}).items() if Path(path).is_file()}
@@ -195,9 +198,16 @@ def reused_split(task: TaskSpec, examples: dict[str, list[Example]]) -> str | No
         if later in digests and digests.get(earlier) == digests[later]:
             return f"the {later} file {files[later]} has the same content as the {earlier} file {files[earlier]}"
 
-    def rows(split: str) -> set:
-        return {(e.text_a, e.text_b, e.label) for e in examples.get(split, [])}
+    def rows(items: list[Example]) -> set:
+        return {(e.text_a, e.text_b, e.label) for e in items}
 
-    if examples.get("dev") and rows("dev") == rows("train"):
+    train, dev = rows(examples.get("train", [])), rows(examples.get("dev", []))
+    if dev and dev == train:
         return "the dev rows are the training rows"
+    if reported and reported_rows:
+        final = rows(reported_rows)
+        if dev and final == dev:
+            return f"the {reported} rows are the dev rows that selected the checkpoint"
+        if train and final <= train:
+            return f"the {reported} rows are training rows"
     return None
