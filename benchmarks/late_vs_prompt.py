@@ -129,13 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--late-option", action="append", default=[], help="a late option as name=value (repeatable)")
+    p.add_argument("--summarize", metavar="LOG",
+                   help="print the summary of the per-process JSON lines a previous run printed (saved to LOG)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         print(json.dumps(worker(args)))
         return 0
-
     runs: dict[str, list[dict]] = {"prompt": [], "late": []}
+    if args.summarize:
+        for line in open(args.summarize, encoding="utf-8"):
+            if line.startswith("{"):
+                record = json.loads(line)
+                runs[record["method"]].append(record)
+        args.repeats, args.epochs = len(runs["prompt"]), len(runs["prompt"][0]["epoch_seconds"])
+        return summarize(runs, args)
     passthrough = list(argv if argv is not None else sys.argv[1:])
     for _ in range(args.repeats):
         for method in runs:
@@ -144,6 +152,24 @@ def main(argv: list[str] | None = None) -> int:
             record = json.loads(proc.stdout.strip().splitlines()[-1])
             print(json.dumps(record))
             runs[method].append(record)
+    return summarize(runs, args)
+
+
+def paired_interval(diffs: list[float]) -> str:
+    """mean ± std [95 % t interval] (n) of paired differences (rounds alternate the two methods)."""
+    from scipy import stats  # scikit-learn's dependency; the t quantile, not a hand-written table
+
+    n = len(diffs)
+    mean = statistics.mean(diffs)
+    if n < 2:
+        return f"{mean:+.1f} (n=1)"
+    sd = statistics.stdev(diffs)
+    half = stats.t.ppf(0.975, n - 1) * sd / n ** 0.5
+    return f"{mean:+.1f} ± {sd:.1f} [{mean - half:+.1f}, {mean + half:+.1f}] (n={n})"
+
+
+def summarize(runs: dict[str, list[dict]], args) -> int:
+    """The medians, the late / prompt ratios and the paired peak-RSS difference of the rounds in `runs`."""
     def later(key: str, method: str) -> float:
         return statistics.median(s for r in runs[method] for s in r[key][1:])
 
@@ -162,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{later('epoch_cpu_seconds', 'late') / later('epoch_cpu_seconds', 'prompt'):.2f}x, wall time per epoch "
           f"{later('epoch_seconds', 'late') / later('epoch_seconds', 'prompt'):.2f}x, "
           f"peak RSS {peak['late'] / peak['prompt']:.3f}x, tensors held {held['late']['total'] / held['prompt']['total']:.2f}x")
+    rss = [b["peak_rss_mib"] - a["peak_rss_mib"] for a, b in zip(runs["prompt"], runs["late"])]
+    print(f"peak RSS, late - prompt per round (MiB): {paired_interval(rss)}")
     if "peak_cuda_mib" in runs["prompt"][0]:
         cuda = {m: max(r["peak_cuda_mib"] for r in rs) for m, rs in runs.items()}
         print(f"peak CUDA allocated: prompt {cuda['prompt']:.1f} MiB, late {cuda['late']:.1f} MiB "
