@@ -34,7 +34,10 @@ from pathlib import Path
 from infoprompt.rundir import CONFIG, METRICS_LOG, RESUME_DIR, STATE_JSON, STATE_TENSORS, TENSORS, read_records
 from infoprompt.training.checkpoint import _sha256, committed_tensor_file, read_checkpoint_config, record_digest
 
-PRELOAD = ["infoprompt.cli", "infoprompt.api", "infoprompt.report.learning_curve"]
+# what the fork server imports once: the CLI and the lazy imports of a run on a BERT-like backbone (a module
+# that is not installed is skipped by the server)
+PRELOAD = ["infoprompt.cli", "infoprompt.api", "infoprompt.report.learning_curve", "matplotlib.figure",
+           "sklearn.model_selection", "transformers.models.bert.modeling_bert"]
 
 
 @dataclass
