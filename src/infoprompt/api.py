@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside
+from infoprompt.atomic_files import RunLock, check_fresh_run_dir, check_inside, replacing_run
 from infoprompt.backbones import Backbone
 from infoprompt.config import TrainConfig
 from infoprompt.data.example import Example
@@ -110,7 +110,9 @@ def train(cfg: TrainConfig, backbone: Backbone | None = None,
             check_fresh_run_dir(run_dir, overwrite=cfg.overwrite, resume=cfg.resume)  # again, under the lock
             for name in RUN_FILES:
                 check_inside(run_dir / name, run_dir)  # a symlinked file or folder would write outside the run
-        return _train_run(cfg, run, plan, wall_start)
+        # --overwrite: the old run stays (aside) until this one has saved; put back if this one fails before
+        with replacing_run(run_dir, cfg.overwrite) if writer else contextlib.nullcontext():
+            return _train_run(cfg, run, plan, wall_start)
 
 
 

@@ -8,13 +8,26 @@ Files get the permissions a plain `open()` would give them (0666 minus the umask
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from infoprompt.rundir import METRICS_LOG, RESUME_DIR, RUN_LOCK, RUN_MARKERS, STATE_JSON, TENSORS
+from infoprompt.rundir import (
+    CONFIG,
+    LEARNING_CURVE,
+    METRICS_LOG,
+    MODEL_CARD,
+    RESUME_DIR,
+    RUN_LOCK,
+    RUN_MARKERS,
+    STATE_JSON,
+    TENSORS,
+)
 
 
 def current_umask() -> int:
@@ -171,6 +184,75 @@ def check_fresh_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None
     if found:
         raise ConfigError(f"--output {run_dir}: already holds a run ({found[0]}); add --resume to continue it, "
                           "--overwrite to replace it, or choose another --output")
+
+
+# --overwrite's folders inside RUN_DIR: the old run while it is moved aside, once it is aside (until the new run
+# has saved), and the new run's files while a failed new run is undone
+MOVING, OVERWRITTEN, DISCARDING, DISCARDED = ".overwriting", ".overwritten", ".discarding", ".discarded"
+# what a training run writes into its directory and --overwrite replaces (".pending": checkpoint.PENDING)
+REPLACED = (CONFIG, TENSORS, ".pending", METRICS_LOG, LEARNING_CURVE, RESUME_DIR, MODEL_CARD)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def _move_into(run_dir: Path, folder: Path) -> None:
+    """Move the run's files (and temporary files a kill left of them) into `folder` (made here), the record
+    first: a half-moved run never reads as one."""
+    folder.mkdir(exist_ok=True)
+    temporary = [p.name for name in REPLACED for p in run_dir.glob(f".{name}.*")]  # see make_temp
+    for name in [*sorted(REPLACED, key=lambda n: n != CONFIG), *temporary]:
+        if _exists(run_dir / name):
+            os.replace(run_dir / name, folder / name)
+
+
+def _move_back(folder: Path, run_dir: Path) -> None:
+    """Move `folder`'s files back into the run directory, the record last; then remove the folder."""
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name == CONFIG):
+        os.replace(entry, run_dir / entry.name)
+    folder.rmdir()
+    fsync_dir(run_dir)
+
+
+def settle_overwrite(run_dir: Path, finished: bool = False) -> None:
+    """End an --overwrite (one that returned or failed, or one killed, found by the next run). Once the new run
+    has committed a checkpoint (its config.json) or finished, the old run's files go; before that the new run's
+    files go and the old run's come back, so a new run that fails before its first save loses nothing. Each
+    step is a rename into or out of a hidden folder, so a kill at any point is settled by the next call."""
+    run_dir = Path(run_dir)
+    if (run_dir / MOVING).is_dir():  # killed while the old run was being moved aside: nothing new was written
+        _move_back(run_dir / MOVING, run_dir)
+    aside = run_dir / OVERWRITTEN
+    if aside.is_dir() and (finished or (run_dir / CONFIG).exists()) and not (run_dir / DISCARDED).is_dir():
+        shutil.rmtree(aside)
+    elif aside.is_dir():
+        if not (run_dir / DISCARDED).is_dir():
+            _move_into(run_dir, run_dir / DISCARDING)
+            os.replace(run_dir / DISCARDING, run_dir / DISCARDED)
+        _move_back(aside, run_dir)
+    for leftover in (DISCARDING, DISCARDED):
+        if (run_dir / leftover).is_dir():
+            shutil.rmtree(run_dir / leftover)
+
+
+@contextlib.contextmanager
+def replacing_run(run_dir: Path, overwrite: bool) -> Iterator[None]:
+    """Around a run that holds its directory's lock: under --overwrite the old run's files move into
+    RUN_DIR/.overwritten, and `settle_overwrite` ends it: deleted once the new run has saved, put back if it
+    fails before. A leftover of a killed --overwrite is settled first, whatever this run's flags."""
+    run_dir = Path(run_dir)
+    settle_overwrite(run_dir)
+    if overwrite and any(_exists(run_dir / name) for name in REPLACED):
+        _move_into(run_dir, run_dir / MOVING)
+        os.replace(run_dir / MOVING, run_dir / OVERWRITTEN)
+        fsync_dir(run_dir)
+    try:
+        yield
+    except BaseException:
+        settle_overwrite(run_dir)
+        raise
+    settle_overwrite(run_dir, finished=True)
 
 
 class RunLock:
