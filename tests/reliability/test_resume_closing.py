@@ -1,6 +1,7 @@
 """A kill in a run's closing phase (after its last state was saved as finished: the selection record, the test
 score, the plot, the model card) is resumed to the same log: the closing records are written once, never
-missing and never twice (found by issue 25's random kills: a finished run resumed wrote its test record again)."""
+missing and never twice (found with issue 25's random kills in mind: a finished run resumed wrote its test
+record again)."""
 
 from __future__ import annotations
 
