@@ -58,7 +58,7 @@ class Keeper:
         if resume and has_training_state(self.run_dir):
             pos = load_training_state(self.run_dir, self.method, self.optimizer, self.scheduler, self.config)
             if self.main:
-                truncate_log(self.run_dir / METRICS_LOG, pos.step)
+                truncate_log(self.run_dir / METRICS_LOG, pos.step, closing=pos.finished)
             return pos
         if self.main:
             # Replaced, not unlinked and recreated: a new inode tells watchers (fault_injection) the new log.

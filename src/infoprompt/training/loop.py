@@ -23,7 +23,7 @@ from infoprompt.training.distributed import GradientSync
 from infoprompt.training.evaluator import Evaluator, make_protocol
 from infoprompt.training.keeper import Keeper, state_config
 from infoprompt.training.optim import make_scheduler, method_optimizer
-from infoprompt.training.records import LoopLog
+from infoprompt.training.records import LoopLog, append_record
 from infoprompt.training.seeding import seed_everything
 from infoprompt.training.selection import selection_record
 from infoprompt.training.state import LoopPlan, LoopPosition
@@ -73,8 +73,11 @@ def fit(method, train_features: list[Feature], dev_features: list[Feature], *, m
     pos = keeper.start(resume)
     if sync is not None:
         sync.barrier()  # no rank starts before rank 0 has set the run directory up
-    if pos.finished:
-        return _result(pos, plan, make_protocol(config, dev_features, metrics, primary_metric), main)
+    if pos.finished:  # resumed after its end: the keeper dropped the closing records, written again here once
+        result = _result(pos, plan, make_protocol(config, dev_features, metrics, primary_metric), main)
+        if main:
+            append_record(run_dir, result.selection)
+        return result
     log = LoopLog(run_dir, main, trackers, plan.total_steps, config.progress, pos.step)
     evaluator = Evaluator(method, dev_features, metrics, primary_metric, config, device)
     steps = TrainSteps(method, train_features, config, optimizer, params, device,

@@ -61,14 +61,23 @@ class LoopLog:
     def append(self, record: dict) -> None:
         """One more record after the loop (the closing selection record; not sent to the trackers)."""
         if self.main:
-            with contextlib.closing(JsonlLog(self.run_dir / METRICS_LOG)) as tail:
-                tail.write(record)
+            append_record(self.run_dir, record)
 
 
-def truncate_log(path: Path, step: int) -> None:
+def append_record(run_dir: Path, record: dict) -> None:
+    with contextlib.closing(JsonlLog(Path(run_dir) / METRICS_LOG)) as tail:
+        tail.write(record)
+
+
+CLOSING = ("selection", "test", "report")  # the records written after the loop (by fit, then by the API)
+
+
+def truncate_log(path: Path, step: int, closing: bool = False) -> None:
     """Drop log records past `step` (and a torn last line) before a resumed run appends again; the records
-    kept are kept byte for byte."""
+    kept are kept byte for byte. `closing`: drop the closing records too (a finished run resumed writes them
+    again, once: a kill during the closing phase must not leave them missing or twice)."""
     if not path.exists():
         return
-    kept = [raw for raw, record in jsonl_entries(path) if record.get("step", 0) <= step]
+    kept = [raw for raw, record in jsonl_entries(path)
+            if record.get("step", 0) <= step and not (closing and record.get("type") in CLOSING)]
     atomic_write_bytes(path, b"".join(kept))
