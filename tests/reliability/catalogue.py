@@ -1119,34 +1119,37 @@ def _sweep(ctx: Ctx, name: str, text: str, *extra: str) -> tuple[list[str], Call
     return ["sweep", str(sweep), "--runs-dir", str(runs), *extra], check
 
 
-@case("sweep")
-def duplicate_key_in_a_sweeps_fixed_mapping(ctx):
-    argv, check = _sweep(ctx, "s.yaml", "fixed:\n  epochs: 2\n  epochs: 3\ngrid:\n  method: [warp]\n")
-    return Case(argv, [f"{ctx.tmp / 's.yaml'}:3: key 'epochs' is given twice (first on line 2)"], check=check)
+# A key given twice, at any level (YAML through the loader's own hook, TOML's own refusal): case name ->
+# (file, text, extra flags, what the one line names after the file's path).
+DUPLICATE_KEYS = {
+    "duplicate_key_in_a_sweeps_fixed_mapping": (
+        "s.yaml", "fixed:\n  epochs: 2\n  epochs: 3\ngrid:\n  method: [warp]\n", (),
+        ":3: key 'epochs' is given twice (first on line 2)"),
+    "duplicate_key_in_a_grid_entry": (
+        "s.yaml", "grid:\n  - method: [warp]\n    seed: [0]\n    method: [idpg]\n", ("--dry-run",),
+        ":4: key 'method' is given twice (first on line 2)"),
+    "duplicate_top_level_key_in_a_sweep": (
+        "s.yaml", "grid:\n  method: [warp]\nruns_dir: a\ngrid:\n  method: [idpg]\n", (),
+        ":4: key 'grid' is given twice (first on line 1)"),
+    "duplicate_key_in_a_toml_sweep": (
+        "s.toml", '[fixed]\nepochs = 2\nepochs = 3\n[grid]\nmethod = ["warp"]\n', (), ":3: key 'epochs' is given twice"),
+    "duplicate_table_in_a_toml_sweep": (
+        "s.toml", '[grid]\nmethod = ["warp"]\n[fixed]\nepochs = 2\n[grid]\nseed = [1]\n', (),
+        ":5: key 'grid' is given twice"),
+}
 
 
-@case("sweep")
-def duplicate_key_in_a_grid_entry(ctx):
-    argv, check = _sweep(ctx, "s.yaml", "grid:\n  - method: [warp]\n    seed: [0]\n    method: [idpg]\n", "--dry-run")
-    return Case(argv, [f"{ctx.tmp / 's.yaml'}:4: key 'method' is given twice (first on line 2)"], check=check)
+def _duplicate_key_case(name: str, file: str, text: str, extra: tuple, named: str) -> None:
+    def build(ctx: Ctx) -> Case:
+        argv, check = _sweep(ctx, file, text, *extra)
+        return Case(argv, [f"{ctx.tmp / file}{named}"], check=check)
+
+    build.__name__ = name
+    case("sweep")(build)
 
 
-@case("sweep")
-def duplicate_top_level_key_in_a_sweep(ctx):
-    argv, check = _sweep(ctx, "s.yaml", "grid:\n  method: [warp]\nruns_dir: a\ngrid:\n  method: [idpg]\n")
-    return Case(argv, [f"{ctx.tmp / 's.yaml'}:4: key 'grid' is given twice (first on line 1)"], check=check)
-
-
-@case("sweep")
-def duplicate_key_in_a_toml_sweep(ctx):
-    argv, check = _sweep(ctx, "s.toml", '[fixed]\nepochs = 2\nepochs = 3\n[grid]\nmethod = ["warp"]\n')
-    return Case(argv, [f"{ctx.tmp / 's.toml'}:3: key 'epochs' is given twice"], check=check)
-
-
-@case("sweep")
-def duplicate_table_in_a_toml_sweep(ctx):
-    argv, check = _sweep(ctx, "s.toml", '[grid]\nmethod = ["warp"]\n[fixed]\nepochs = 2\n[grid]\nseed = [1]\n')
-    return Case(argv, [f"{ctx.tmp / 's.toml'}:5: key 'grid' is given twice"], check=check)
+for _name, _spec in DUPLICATE_KEYS.items():
+    _duplicate_key_case(_name, *_spec)
 
 
 def _never_expanded(ctx: Ctx) -> None:

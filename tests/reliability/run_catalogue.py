@@ -34,6 +34,7 @@ from catalogue import CASES, CATEGORIES, Ctx  # noqa: E402
 
 CASE_TIMEOUT = 60  # seconds a case may take before it counts as a hang
 VERDICTS = ("answered", "traceback", "silent", "hang", "unclear")
+COLUMNS = ("answered", "tracebacks", "silent", "hangs", "unclear")  # the table's headings, one per verdict
 
 
 @dataclass
@@ -127,11 +128,11 @@ def judge(spec, code: int, out: str, err: str) -> tuple[str, str]:
 
 def table(outcomes: list[Outcome]) -> str:
     """Per category: cases and each verdict's count; then the total."""
-    rows = [("category", "cases", *VERDICTS)]
+    rows = [("category", "cases", *COLUMNS)]
     for category in (*CATEGORIES, "total"):
         mine = [o for o in outcomes if category in (o.category, "total")]
         rows.append((category, len(mine), *(sum(o.verdict == v for o in mine) for v in VERDICTS)))
-    return "\n".join(f"{r[0]:<12}" + "".join(f"{v:>10}" for v in r[1:]) for r in rows)
+    return "\n".join(f"{r[0]:<12}" + "".join(f"{v:>11}" for v in r[1:]) for r in rows)
 
 
 class Collect:
