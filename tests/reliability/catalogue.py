@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CATEGORIES = ("rows", "typed", "checkpoint", "environment", "aliasing")  # aliasing: issue 25
+CATEGORIES = ("rows", "typed", "checkpoint", "environment", "aliasing", "sweep")  # aliasing, sweep: issue 25
 
 
 @dataclass
@@ -96,6 +96,15 @@ def _predict(ctx: Ctx, inp: Path, *extra: str, checkpoint: Path | None = None) -
 def _no_run_written(ctx: Ctx) -> Callable[[str, str], None]:
     def check(out: str, err: str) -> None:
         assert not (ctx.tmp / "run").exists() or not any((ctx.tmp / "run").iterdir())
+
+    return check
+
+
+def _unchanged(*paths: Path) -> Callable[[str, str], None]:
+    before = {path: path.read_bytes() for path in paths}
+
+    def check(out: str, err: str) -> None:
+        assert {path: path.read_bytes() for path in before} == before
 
     return check
 
@@ -642,6 +651,66 @@ def checkpoint_for_another_backbone(ctx):
     return Case(_evaluate_ckpt(run), ["checkpoint was trained on backbone", "embedding_digest"])
 
 
+def malformed_tensor_bytes(kind: str, good: bytes) -> bytes:
+    """A safetensors file broken the way `kind` says; the header is left for safetensors itself to refuse."""
+    length = int.from_bytes(good[:8], "little")
+    if kind == "garbage-header":  # the length is right, the header is not JSON
+        return good[:8] + b"\xff" * length + good[8 + length:]
+    if kind == "length-beyond-file":  # a header length larger than the whole file
+        return (len(good) * 4).to_bytes(8, "little") + good[8:]
+    if kind == "truncated-header":  # the file ends inside its header
+        return good[: 8 + length // 2]
+    raise ValueError(kind)
+
+
+def plant_tensors(run: Path, kind: str, *, resume: bool = False) -> Path:
+    """Replace a run's tensor file (the checkpoint's, or with `resume` the resume state's) by a malformed one and
+    reseal its record over the new bytes, so that only safetensors' own header check stands in the way."""
+    from infoprompt.training.checkpoint import _sha256, seal_record
+
+    folder, tensors, record = (run / "resume", "state.safetensors", "state.json") if resume else \
+        (run, "model.safetensors", "config.json")
+    path = folder / tensors
+    path.write_bytes(malformed_tensor_bytes(kind, path.read_bytes()))
+    data = json.loads((folder / record).read_text())
+    data["tensors_sha256"] = _sha256(path)
+    (folder / record).write_text(json.dumps(seal_record(data)))
+    return path
+
+
+@case("checkpoint")
+def malformed_safetensors_header_on_evaluate(ctx):
+    run = ctx.run_copy()
+    path = plant_tensors(run, "garbage-header")
+    return Case(_evaluate_ckpt(run), [f"{path}: cannot read safetensors", "header"],
+                check=_unchanged(path, run / "config.json", run / "metrics.jsonl"))
+
+
+@case("checkpoint")
+def safetensors_header_length_beyond_the_file_on_predict(ctx):
+    run = ctx.run_copy()
+    path = plant_tensors(run, "length-beyond-file")
+    inp, out = ctx.write("in.jsonl", '{"sentence": "great fun"}\n'), ctx.tmp / "pred.jsonl"
+    unchanged = _unchanged(path, run / "config.json", inp)
+
+    def check(o, e):
+        unchanged(o, e)
+        assert not out.exists()
+
+    return Case(_predict(ctx, inp, "--output", str(out), checkpoint=run),
+                [f"{path}: cannot read safetensors", "header"], check=check)
+
+
+@case("checkpoint")
+def truncated_safetensors_header_in_the_resume_state(ctx):
+    run = ctx.run_copy()
+    saved = json.loads((run / "resume" / "state.json").read_text())["config"]  # resume on the run's own files
+    path = plant_tensors(run, "truncated-header", resume=True)
+    files = [path, run / "resume" / "state.json", run / "config.json", run / "model.safetensors", run / "metrics.jsonl"]
+    argv = ctx.train("--resume", out=run, train=Path(saved["train_file"]), dev=Path(saved["dev_file"]))
+    return Case(argv, [f"{path}: cannot read safetensors", "header"], check=_unchanged(*files))
+
+
 # --- environment: one line, exit 2, nothing lost ----------------------------------------------------------
 
 
@@ -913,15 +982,6 @@ def predict_output_replaces_an_existing_file_atomically(ctx):
 # --- aliasing and silent reinterpretation (issue 25) ----------------------------------------------------
 
 
-def _unchanged(*paths: Path) -> Callable[[str, str], None]:
-    before = {path: path.read_bytes() for path in paths}
-
-    def check(out: str, err: str) -> None:
-        assert {path: path.read_bytes() for path in before} == before
-
-    return check
-
-
 @case("aliasing")
 def predict_output_is_the_runs_config(ctx):
     run = ctx.run_copy()
@@ -1044,3 +1104,90 @@ def dev_file_identical_to_train_is_not_honest(ctx):
         assert _json_line(out)["honest"] is False and "is not held out (honest: false)" in err
 
     return Case(ctx.train(dev=ctx.files / "train.csv"), code=0, check=check)
+
+
+# --- sweep files: refused whole, before any run is expanded or started (issue 25) ---------------------------
+
+
+def _sweep(ctx: Ctx, name: str, text: str, *extra: str) -> tuple[list[str], Callable[[str, str], None]]:
+    """argv for `infoprompt sweep` of the file `text`, and a check that no runs directory was made."""
+    sweep, runs = ctx.write(name, text), ctx.tmp / "runs"
+
+    def check(out: str, err: str) -> None:
+        assert not runs.exists()
+
+    return ["sweep", str(sweep), "--runs-dir", str(runs), *extra], check
+
+
+# A key given twice, at any level (YAML through the loader's own hook, TOML's own refusal): case name ->
+# (file, text, extra flags, what the one line names after the file's path).
+DUPLICATE_KEYS = {
+    "duplicate_key_in_a_sweeps_fixed_mapping": (
+        "s.yaml", "fixed:\n  epochs: 2\n  epochs: 3\ngrid:\n  method: [warp]\n", (),
+        ":3: key 'epochs' is given twice (first on line 2)"),
+    "duplicate_key_in_a_grid_entry": (
+        "s.yaml", "grid:\n  - method: [warp]\n    seed: [0]\n    method: [idpg]\n", ("--dry-run",),
+        ":4: key 'method' is given twice (first on line 2)"),
+    "duplicate_top_level_key_in_a_sweep": (
+        "s.yaml", "grid:\n  method: [warp]\nruns_dir: a\ngrid:\n  method: [idpg]\n", (),
+        ":4: key 'grid' is given twice (first on line 1)"),
+    "duplicate_key_in_a_toml_sweep": (
+        "s.toml", '[fixed]\nepochs = 2\nepochs = 3\n[grid]\nmethod = ["warp"]\n', (), ":3: key 'epochs' is given twice"),
+    "duplicate_table_in_a_toml_sweep": (
+        "s.toml", '[grid]\nmethod = ["warp"]\n[fixed]\nepochs = 2\n[grid]\nseed = [1]\n', (),
+        ":5: key 'grid' is given twice"),
+}
+
+
+def _duplicate_key_case(name: str, file: str, text: str, extra: tuple, named: str) -> None:
+    def build(ctx: Ctx) -> Case:
+        argv, check = _sweep(ctx, file, text, *extra)
+        return Case(argv, [f"{ctx.tmp / file}{named}"], check=check)
+
+    build.__name__ = name
+    case("sweep")(build)
+
+
+for _name, _spec in DUPLICATE_KEYS.items():
+    _duplicate_key_case(_name, *_spec)
+
+
+def _never_expanded(ctx: Ctx) -> None:
+    """A grid over the limit must be refused from its value-list lengths: expanding it is a bug here."""
+    import infoprompt.sweep
+    import infoprompt.sweep.grid
+
+    def expand(config):
+        raise AssertionError("the grid was expanded")
+
+    ctx.monkeypatch.setattr(infoprompt.sweep, "expand", expand)
+    ctx.monkeypatch.setattr(infoprompt.sweep.grid, "expand", expand)
+
+
+MILLION = "".join(f"  {key}: [{', '.join(str(v) for v in values)}]\n" for key, values in (
+    ("seed", range(10)), ("n_prompts", range(1, 11)), ("shots", range(16, 176, 16)), ("epochs", range(1, 11)),
+    ("batch_size", range(1, 11)), ("eval_every", range(1, 11))))
+
+
+@case("sweep")
+def grid_of_a_million_runs_is_counted_not_expanded(ctx):
+    _never_expanded(ctx)
+    argv, check = _sweep(ctx, "s.yaml", "grid:\n" + MILLION)
+    return Case(argv, [f"{ctx.tmp / 's.yaml'}:1: key 'grid': grid entry holds 1,000,000 runs",
+                       "more than the limit of 10,000 runs"], check=check)
+
+
+@case("sweep")
+def grid_of_a_million_runs_on_dry_run(ctx):
+    _never_expanded(ctx)
+    argv, check = _sweep(ctx, "s.yaml", "grid:\n  - method: [warp]\n  -\n" + MILLION.replace("  ", "    "), "--dry-run")
+    return Case(argv, [f"{ctx.tmp / 's.yaml'}:4: key 'grid[1]': grid entry holds 1,000,000 runs"], check=check)
+
+
+@case("sweep")
+def grids_together_beyond_the_limit(ctx):
+    seeds = ", ".join(str(s) for s in range(2000))
+    argv, check = _sweep(ctx, "s.yaml", f"grid:\n  - seed: [{seeds}]\n    n_prompts: [1, 2, 3]\n"
+                                        f"  - seed: [{seeds}]\n    n_prompts: [5, 6, 7]\n", "--dry-run")
+    return Case(argv, [f"{ctx.tmp / 's.yaml'}: the grids together hold more than 10,000 distinct runs"],
+                check=check)

@@ -1,7 +1,7 @@
-"""Count the reliability catalogue's cases by category (the figures of docs/reliability.md):
+"""Count the reliability catalogue's cases by category, without running them:
 
-    python3 tests/reliability/count_cases.py            # cases per category
-    python3 -m pytest tests/reliability/test_catalogue.py   # how many are answered as promised
+    python3 tests/reliability/count_cases.py                    # cases per category
+    PYTHONPATH=src python3 tests/reliability/run_catalogue.py   # runs them: answered, tracebacks, silent, hangs
 """
 
 from __future__ import annotations

@@ -117,9 +117,46 @@ def test_a_run_listed_by_two_grids_appears_once(tmp_path):
      "s.toml:4: key 'grid[1].schedule[0]': --schedule: 'cosine' is not one of"),
     ("s.toml", "grid = [\n", "s.toml: invalid TOML"),
     ("s.json", "{}", "sweep files are .yaml, .yml or .toml"),
+    # a key given twice, at any level: an error naming its line, never "the last value wins"
+    ("s.yaml", "fixed:\n  epochs: 2\n  epochs: 3\ngrid:\n  seed: [0]\n",
+     "s.yaml:3: key 'epochs' is given twice (first on line 2)"),
+    ("s.yaml", "grid:\n  - seed: [0]\n  - {seed: [1], seed: [2]}\n", "s.yaml:3: key 'seed' is given twice (first on line 3)"),
+    ("s.yaml", "grid:\n  seed: [0]\ngrid:\n  seed: [1]\n", "s.yaml:3: key 'grid' is given twice (first on line 1)"),
+    ("s.toml", "[fixed]\nepochs = 2\n'epochs' = 3\n[grid]\nseed = [0]\n", "s.toml:3: key 'epochs' is given twice"),
+    ("s.toml", "[grid]\nseed = [0]\n[grid]\nlr = [0.1]\n", "s.toml:3: key 'grid' is given twice"),
+    ("s.toml", "grid = {seed = [0], seed = [1]}\n", "s.toml:1: key 'seed' is given twice"),
 ])
 def test_bad_sweep_files_raise_one_line_config_errors(tmp_path, name, text, message):
     with pytest.raises(ConfigError) as err:
         load_sweep(write(tmp_path, name, text))
     assert message in str(err.value) and "\n" not in str(err.value)
     assert str(tmp_path / name) in str(err.value)
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    text = "fixed: &base\n  epochs: 2\ngrid:\n  - <<: {seed: [0, 1]}\n    seed: [2]\n"
+    assert [s.args["seed"] for s in expand(load_sweep(write(tmp_path, "s.yaml", text)))] == [2]
+
+
+def test_a_grid_is_counted_before_it_is_expanded(tmp_path, monkeypatch):
+    from infoprompt.sweep import config as sweep_config
+
+    monkeypatch.setattr(sweep_config, "MAX_RUNS", 6)
+    assert len(expand(load_sweep(write(tmp_path, "ok.yaml", "grid:\n  seed: [0, 1, 2]\n  lr: [0.1, 0.2]\n")))) == 6
+    with pytest.raises(ConfigError) as err:
+        load_sweep(write(tmp_path, "big.yaml", "grid:\n  seed: [0, 1, 2]\n  lr: [0.1, 0.2]\n  n_prompts: [1, 2]\n"))
+    assert str(err.value) == (f"{tmp_path / 'big.yaml'}:1: key 'grid': grid entry holds 12 runs (3 seed x 2 lr x "
+                              "2 n_prompts), more than the limit of 6 runs a sweep may hold; split the sweep into "
+                              "several files")
+
+
+def test_the_grids_together_are_limited_by_their_distinct_runs(tmp_path, monkeypatch):
+    from infoprompt.sweep import config as sweep_config
+    from infoprompt.sweep import grid as sweep_grid
+
+    monkeypatch.setattr(sweep_config, "MAX_RUNS", 4)
+    monkeypatch.setattr(sweep_grid, "MAX_RUNS", 4)
+    overlapping = write(tmp_path, "same.yaml", "grid:\n  - seed: [0, 1, 2, 3]\n  - seed: [3, 2, 1, 0]\n")
+    assert len(expand(load_sweep(overlapping))) == 4
+    with pytest.raises(ConfigError, match="the grids together hold more than 4 distinct runs"):
+        expand(load_sweep(write(tmp_path, "more.yaml", "grid:\n  - seed: [0, 1, 2]\n  - seed: [3, 4]\n")))

@@ -14,11 +14,14 @@ Every key is an `infoprompt train` flag (`n_prompts`, `n-prompts` and `--n-promp
 key; `methods`/`tasks`/`seeds` are accepted for the axes). `null` (YAML) means "the flag's
 default", e.g. `shots: [null, 64, 256]` puts full-data and few-shot runs in one grid. Values are
 checked with the train command's own types and choices, so a bad file fails before any run starts,
-with one line naming the file, the line and the key.
+with one line naming the file, the line and the key. A key given twice in one mapping (YAML or TOML)
+is such an error, never "the last value wins"; so is a grid of more than `MAX_RUNS` runs, refused
+from the lengths of its value lists before a single run is expanded.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -35,6 +38,9 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 TOP_LEVEL = ("runs_dir", "fixed", "grid", "description")
+# The most runs one sweep may hold (each grid entry, and all of them together): a sweep is expanded and every
+# run checked before the first starts (about 3 ms a run), so a typo'd 10**6-run grid must be refused up front.
+MAX_RUNS = 10_000
 
 
 @dataclass
@@ -69,12 +75,36 @@ def load_sweep(path: str | Path) -> SweepConfig:
 # --- parsing with line numbers -----------------------------------------------------------------
 
 
+def _unique_key_loader(path: Path):
+    """A SafeLoader whose mappings refuse a key given twice, at any level (PyYAML keeps the last value)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            seen: dict = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: merged keys may be overridden
+                    continue
+                key, line = self.construct_object(key_node, deep=True), key_node.start_mark.line + 1
+                try:
+                    first = seen.get(key)
+                except TypeError:  # an unhashable key: SafeLoader's own error names it
+                    continue
+                if first is not None:
+                    raise ConfigError(f"{path}:{line}: key '{key}' is given twice (first on line {first}); "
+                                      "give each key once")
+                seen[key] = line
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def _parse_yaml(path: Path, text: str):
     import yaml
 
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
+        data = yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 - a SafeLoader subclass
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -104,7 +134,7 @@ def _parse_toml(path: Path, text: str):
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: invalid TOML: {err}") from None
+        raise ConfigError(_toml_error(path, text, str(err))) from None
     lines = text.splitlines()
 
     def locate(keys: tuple) -> int | None:
@@ -125,6 +155,27 @@ def _parse_toml(path: Path, text: str):
         return start + 1 if start else None
 
     return data, locate
+
+
+_TOML_AT = re.compile(r"^(?P<problem>.*) \(at line (?P<line>\d+), column \d+\)$")
+_TOML_TWICE = re.compile(r"^(Cannot overwrite a value|Cannot declare \((?P<table>.*)\) twice|"
+                         r"Cannot mutate immutable namespace \((?P<value>.*)\)|Duplicate inline table key '(?P<inline>.*)')$")
+
+
+def _toml_error(path: Path, text: str, message: str) -> str:
+    """tomllib's error as our one line; a key given twice (tomllib refuses it, but names no key) names its
+    line and key like the YAML reader does."""
+    at, lines = _TOML_AT.match(message), text.splitlines()
+    if at is None:
+        return f"{path}: invalid TOML: {message}"
+    line, twice = int(at["line"]), _TOML_TWICE.match(at["problem"])
+    if twice is None:
+        return f"{path}:{line}: invalid TOML: {at['problem']}"
+    dotted = twice["table"] or twice["value"] or ""
+    key = twice["inline"] or dotted.strip(",").replace("'", "").replace(", ", ".")
+    if not key and line <= len(lines):  # `name = value` on that line
+        key = lines[line - 1].split("=", 1)[0].strip().strip("'\"")
+    return f"{path}:{line}: key '{key}' is given twice; give each key once (invalid TOML: {at['problem']})"
 
 
 # --- validation ---------------------------------------------------------------------------------
@@ -185,6 +236,7 @@ def _validate(path: Path, data: Any, locate) -> SweepConfig:
             if duplicates:
                 raise ConfigError(f"{where(*at)}: repeated value(s) {duplicates}")
             converted[flag.dest] = items
+        check_grid_size(converted, where(*prefix), "grid entry")
         grids.append(converted)
 
     runs_dir = data.get("runs_dir")
@@ -193,6 +245,20 @@ def _validate(path: Path, data: Any, locate) -> SweepConfig:
     description = data.get("description")
     return SweepConfig(path=path, grids=grids, fixed=fixed, runs_dir=runs_dir,
                        description=str(description) if description is not None else None)
+
+
+def grid_size(grid: dict[str, list[Any]]) -> int:
+    """How many runs a grid entry expands to: the product of its value-list lengths (nothing is expanded)."""
+    return math.prod(len(values) for values in grid.values())
+
+
+def check_grid_size(grid: dict[str, list[Any]], where: str, what: str) -> None:
+    """Refuse, before expansion, a grid entry of more than MAX_RUNS runs: one line with its size."""
+    size = grid_size(grid)
+    if size > MAX_RUNS:
+        factors = " x ".join(f"{len(v)} {k}" for k, v in grid.items())
+        raise ConfigError(f"{where}: {what} holds {size:,} runs ({factors}), more than the limit of {MAX_RUNS:,} "
+                          "runs a sweep may hold; split the sweep into several files")
 
 
 # --- the whole sweep, before its first run --------------------------------------------------------

@@ -19,9 +19,11 @@ shapes, so a config claiming `n_prompts=1e12` is refused before any allocation.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -167,11 +169,9 @@ def verify_tensor_file(directory: Path, record: dict) -> None:
         raise CheckpointError(f"{path}: missing")
     if _sha256(path) != record["tensors_sha256"]:
         raise CheckpointError(f"{path}: contents do not match the hash in {CONFIG} (truncated or corrupted)")
-    try:
+    with _readable(path):
         with safe_open(str(path), framework="pt") as handle:
             shapes = {name: list(handle.get_slice(name).get_shape()) for name in handle.keys()}
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read safetensors ({err})") from None
     recorded = record.get("tensor_shapes")
     if recorded is not None and recorded != shapes:
         raise CheckpointError(f"{directory / CONFIG}: field 'tensor_shapes' does not match {TENSORS}")
@@ -186,10 +186,25 @@ def load_tensors(directory: str | Path, expected_sha256: str | None = None) -> d
         raise CheckpointError(f"{path}: missing")
     if expected_sha256 is not None and _sha256(path) != expected_sha256:
         raise CheckpointError(f"{path}: contents do not match the hash in {CONFIG} (truncated or corrupted)")
-    try:
+    return read_tensor_file(path)
+
+
+def read_tensor_file(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; a malformed one (a garbage or truncated header, a header length
+    beyond the file, offsets or shapes that do not fit) is one CheckpointError naming the file."""
+    with _readable(path):
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read safetensors ({err})") from None
+
+
+@contextlib.contextmanager
+def _readable(path: Path) -> Iterator[None]:
+    """safetensors' own errors while reading `path` (its header is parsed by the library, never by hand)
+    as one CheckpointError naming the file."""
+    try:
+        yield
+    except (SafetensorError, OSError, ValueError, OverflowError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{path}: cannot read safetensors ({reason})") from None
 
 
 FINGERPRINT_KEYS = ("model_type", "hidden_size", "vocab_size", "num_layers", "embedding_digest")

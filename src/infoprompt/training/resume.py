@@ -32,7 +32,7 @@ from infoprompt.training.checkpoint import (
     _sha256,
     commit_pair,
     committed_tensor_file,
-    load_file,
+    read_tensor_file,
     record_digest,
     seal_record,
     tensor_bytes,
@@ -184,7 +184,7 @@ def load_training_state(run_dir: Path, method, optimizer, scheduler, config: dic
     tensor_path = committed_tensor_file(folder, STATE_TENSORS, str(record.get("tensors_sha256")))
     if not tensor_path.is_file() or _sha256(tensor_path) != record["tensors_sha256"]:
         raise CheckpointError(f"{tensor_path}: missing, truncated or corrupted (hash differs from {STATE_JSON})")
-    tensors = load_file(str(tensor_path))
+    tensors = read_tensor_file(tensor_path)
     params = {k[len("param."):]: v for k, v in tensors.items() if k.startswith("param.")}
     expected = method.trainable_state_dict()
     if set(params) != set(expected):
