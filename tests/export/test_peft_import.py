@@ -79,3 +79,11 @@ def test_training_starts_from_the_adapter_and_records_it(tmp_path, tiny_bert):
     train(cfg, backbone=tiny_bert)
     record = json.loads((tmp_path / "out" / "config.json").read_text())
     assert record["init_from_peft"] == {"folder": str(folder), "peft_type": "PROMPT_TUNING", "head": False}
+
+
+def test_an_adapter_config_with_a_key_given_twice_is_refused(tmp_path):
+    from infoprompt.methods.peft_init import check_peft_init
+
+    (tmp_path / "adapter_config.json").write_text('{"peft_type": "LORA", "r": 8, "r": 16}', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"adapter_config.json: not valid JSON \(field 'r' is given twice"):
+        check_peft_init(tmp_path, "lora")

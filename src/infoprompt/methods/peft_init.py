@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from infoprompt.data.readers import unique_keys
 from infoprompt.errors import ConfigError
 from infoprompt.methods.registry import METHODS
 
@@ -34,8 +35,8 @@ def check_peft_init(folder: str | Path, method_name: str) -> dict:
     if not path.is_file():
         raise ConfigError(f"--init-from-peft: {path}: missing (not a peft adapter folder)")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        config = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=unique_keys)
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError, as is a key given twice
         raise ConfigError(f"--init-from-peft: {path}: not valid JSON ({err})") from None
     entry = METHODS.entries.get(method_name)
     if entry is None or not entry.peft_init:
