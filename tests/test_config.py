@@ -13,11 +13,11 @@ import pytest
 from infoprompt.config import (
     TrainConfig,
     method_settings,
-    resolve_device,
     setting_of,
     train_config_from_settings,
     train_settings,
 )
+from infoprompt.devices import resolve_device
 from infoprompt.errors import ConfigError
 from infoprompt.training.config import TrainerConfig
 

@@ -59,7 +59,7 @@ from infoprompt.rundir import CONFIG, LEARNING_CURVE, METRICS_LOG, RUN_FILES
 from infoprompt.training.inference import evaluate_features, predict_logits
 from infoprompt.training.logging import JsonlLog
 from infoprompt.training.loop import fit
-from infoprompt.training.state import steps_per_epoch
+from infoprompt.training.state import LoopPlan
 from infoprompt.training.tracking import make_trackers
 
 
@@ -144,11 +144,10 @@ def _train_run(cfg: TrainConfig, run, plan: TrainingPlan, wall_start: float) -> 
                        **({"split": test["split"]} if few_shot else {}), "selected": summary["reported"]["selected"],
                        "last": summary["reported"]["last"], "selected_step": result.best_step})
     summary["skipped_rows"] = len(run.policy.skipped)  # always reported, 0 included
-    per_epoch = steps_per_epoch(len(run.features["train"]), trainer_config)
-    planned = cfg.max_steps or cfg.epochs * per_epoch
-    summary.update(headline_summary(summary, planned, len(run.features["dev"]), test))
+    length = LoopPlan.of(trainer_config, len(run.features["train"]))  # the steps the loop planned (before any stop)
+    summary.update(headline_summary(summary, length.total_steps, len(run.features["dev"]), test))
     summary["wall_seconds"] = round(time.perf_counter() - wall_start, 2)
-    summary.update(cost_fields(result.steps, per_epoch, result.train_seconds, device))
+    summary.update(cost_fields(result.steps, length.batches_per_epoch, result.train_seconds, device))
     if result.main_process and (run_dir / CONFIG).is_file():
         from infoprompt.report.model_card import write_card
         from infoprompt.training.checkpoint import read_checkpoint_config

@@ -22,6 +22,7 @@ from infoprompt.rundir import (
     LEARNING_CURVE,
     METRICS_LOG,
     MODEL_CARD,
+    PENDING,
     RESUME_DIR,
     RUN_LOCK,
     RUN_MARKERS,
@@ -189,8 +190,8 @@ def check_fresh_run_dir(run_dir: Path, *, overwrite: bool, resume: bool) -> None
 # --overwrite's folders inside RUN_DIR: the old run while it is moved aside, once it is aside (until the new run
 # has saved), and the new run's files while a failed new run is undone
 MOVING, OVERWRITTEN, DISCARDING, DISCARDED = ".overwriting", ".overwritten", ".discarding", ".discarded"
-# what a training run writes into its directory and --overwrite replaces (".pending": checkpoint.PENDING)
-REPLACED = (CONFIG, TENSORS, ".pending", METRICS_LOG, LEARNING_CURVE, RESUME_DIR, MODEL_CARD)
+# what a training run writes into its directory and --overwrite replaces
+REPLACED = (CONFIG, TENSORS, PENDING, METRICS_LOG, LEARNING_CURVE, RESUME_DIR, MODEL_CARD)
 
 
 def _exists(path: Path) -> bool:

@@ -121,7 +121,7 @@ def train_config_from_args(args: argparse.Namespace):
 
 def cmd_train(args) -> int:
     from infoprompt.api import train
-    from infoprompt.config import resolve_device
+    from infoprompt.devices import resolve_device
 
     cfg = train_config_from_args(args)
     resolve_device(cfg.device)  # a device that does not exist here: one line, before anything is loaded

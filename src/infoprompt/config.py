@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from infoprompt.data.source import TaskSource
-from infoprompt.devices import DEVICE_PATTERN, resolve_device  # noqa: F401  (public here too)
 from infoprompt.errors import ConfigError
 from infoprompt.registry import Derived
 from infoprompt.schema import INT_MAX, SEED_MAX, Setting, check_fields, setting, setting_of, show_value  # noqa: F401  (public here too)

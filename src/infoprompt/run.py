@@ -22,12 +22,13 @@ import torch
 
 from infoprompt.atomic_files import check_output_dir
 from infoprompt.backbones import Backbone, load_backbone
-from infoprompt.config import TrainConfig, TrainerConfig, resolve_device
+from infoprompt.config import TrainConfig, TrainerConfig
 from infoprompt.data.example import Example
 from infoprompt.data.frames import DATA_FIELDS, recordable
 from infoprompt.data.readers import BadRowPolicy
 from infoprompt.data.source import TaskSource, draw_splits, load_examples, reused_split, source_task
 from infoprompt.data.tasks import TaskSpec, resolve_data_dir
+from infoprompt.devices import resolve_device
 from infoprompt.errors import ConfigError
 from infoprompt.evaluation.metrics import majority_baseline
 from infoprompt.methods import Capability, PromptMethod, build_method, method_classes

@@ -32,6 +32,7 @@ TRAIN_LOG = "train.log"
 
 # written after a run finished (and beside every export)
 MODEL_CARD = "README.md"  # the Hugging Face Hub model card
+PENDING = ".pending"  # a save's tensors, written before their record commits them (training.checkpoint)
 
 # files whose presence makes a directory a run directory (refused as a fresh output without --overwrite)
 RUN_MARKERS = (CONFIG, TENSORS, f"{RESUME_DIR}/{STATE_JSON}", METRICS_LOG)

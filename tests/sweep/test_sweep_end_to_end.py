@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from infoprompt.report import build_report
+from infoprompt.rundir import TRAIN_LOG
 from infoprompt.sweep import rundir as rd
 from infoprompt.testing import make_tiny_backbone
 
@@ -56,7 +57,7 @@ grid:
         result = json.loads((run_dir / rd.RESULT).read_text())
         checkpoint = json.loads((run_dir / "config.json").read_text())
         assert result["dev"] == checkpoint["dev_metrics"] and result["method"] == "warp"
-        assert (run_dir / "model.safetensors").is_file() and "$ infoprompt train" in (run_dir / rd.LOG).read_text()
+        assert (run_dir / "model.safetensors").is_file() and "$ infoprompt train" in (run_dir / TRAIN_LOG).read_text()
         evals = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines() if '"eval"' in x]
         assert [e["step"] for e in evals] == [2, 4]  # 16 rows, batch 8, 2 epochs
     report = build_report(tiny_task / "runs")

@@ -16,7 +16,7 @@ import torch
 from infoprompt.api import LoadedModel, TrainConfig
 from infoprompt.atomic_files import atomic_write_json
 from infoprompt.backbones import Backbone
-from infoprompt.config import resolve_device
+from infoprompt.devices import resolve_device
 from infoprompt.errors import check_settings
 from infoprompt.methods import Capability
 from infoprompt.prompting.template import Feature

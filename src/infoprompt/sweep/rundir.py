@@ -25,11 +25,10 @@ from filelock import FileLock, Timeout
 from infoprompt.atomic_files import atomic_write_json, json_text
 from infoprompt.errors import ConfigError
 from infoprompt.rundir import ATTEMPTS, RESULT, SPEC, SWEEP_LOCK, read_records
-from infoprompt.rundir import TRAIN_LOG as LOG  # the name the sweep's runners use
 from infoprompt.sweep.spec import HASH_CHARS, RunSpec
 
-# The file names are infoprompt.rundir's; SPEC, RESULT, ATTEMPTS and LOG are re-exported for the sweep's modules.
-__all__ = ["SPEC", "RESULT", "ATTEMPTS", "LOG", "Timeout", "existing_run_dirs", "find_run_dir",
+# The file names are infoprompt.rundir's; SPEC, RESULT and ATTEMPTS are re-exported for the sweep's modules.
+__all__ = ["SPEC", "RESULT", "ATTEMPTS", "Timeout", "existing_run_dirs", "find_run_dir",
            "prepare_run_dir", "read_spec", "read_result", "is_finished", "atomic_write_json", "run_lock",
            "read_attempts", "append_attempt", "run_state"]
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from infoprompt.errors import ConfigError, Terminated, error_line, sigterm_raises
+from infoprompt.rundir import TRAIN_LOG
 from infoprompt.sweep import rundir
 from infoprompt.sweep.spec import RunSpec
 
@@ -120,8 +121,9 @@ def train_cli(spec: RunSpec, run_dir: Path, resume: bool) -> dict:
 def _train(spec: RunSpec, run_dir: Path, resume: bool) -> dict:
     from infoprompt.api import train
     from infoprompt.atomic_files import json_text
-    from infoprompt.config import resolve_device, train_config_from_settings
+    from infoprompt.config import train_config_from_settings
     from infoprompt.data.readers import BadRowPolicy
+    from infoprompt.devices import resolve_device
     from infoprompt.report.headline import describe_result
 
     cfg = train_config_from_settings({**spec.flags, "output": str(run_dir), "resume": resume}, progress=False)
@@ -161,7 +163,7 @@ def run_in_subprocess(run_dir: str | Path, wait: bool = False, runner: str | Non
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(name, str(threads))
     start = time.perf_counter()
-    with (run_dir / rundir.LOG).open("ab") as log:
+    with (run_dir / TRAIN_LOG).open("ab") as log:
         proc = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                               cwd=cwd, check=False)
     seconds = time.perf_counter() - start
@@ -175,7 +177,7 @@ def run_in_subprocess(run_dir: str | Path, wait: bool = False, runner: str | Non
         if proc.returncode == EXIT_CODES[FAILED] and last.get("event") == "failed":
             message = str(last.get("error", ""))
         elif proc.returncode < 0:
-            message = f"worker killed by signal {-proc.returncode}; see {run_dir / rundir.LOG}"
+            message = f"worker killed by signal {-proc.returncode}; see {run_dir / TRAIN_LOG}"
         else:
-            message = f"worker exited with code {proc.returncode}; see {run_dir / rundir.LOG}"
+            message = f"worker exited with code {proc.returncode}; see {run_dir / TRAIN_LOG}"
     return Outcome(str(run_dir), status, seconds if status in (FINISHED, FAILED) else 0.0, resumed, message)

@@ -37,10 +37,9 @@ from infoprompt.atomic_files import (
     fsync_dir,
 )
 from infoprompt.errors import CheckpointError
-from infoprompt.rundir import CONFIG, TENSORS
+from infoprompt.rundir import CONFIG, PENDING, TENSORS
 
 FORMAT_VERSION = 1
-PENDING = ".pending"  # tensors written, their record not yet committed (see commit_pair)
 
 
 def _sha256(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""The training loop's own settings (`TrainerConfig`) and the device they name (`resolve_device`).
+"""The training loop's own settings (`TrainerConfig`; the device they name is resolved by `infoprompt.devices`).
 
 The loop knows nothing else about a run: `infoprompt.config.TrainConfig` extends this class with the
 task, method and run options, and hands the loop its part field by field (`TrainerConfig.of`). Like
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from infoprompt.devices import DEVICE_PATTERN, resolve_device  # noqa: F401  (resolve_device: the device the settings name)
+from infoprompt.devices import DEVICE_PATTERN
 from infoprompt.errors import ConfigError
 from infoprompt.schema import INT_MAX, SEED_MAX, check_fields, setting
 from infoprompt.training.selection import SELECT_ON, resolve_patience

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
+from infoprompt.devices import resolve_device
 from infoprompt.errors import ConfigError, TrainingDivergedError
 from infoprompt.prompting.template import Feature, pad_token_id
-from infoprompt.training.config import TrainerConfig, resolve_device
+from infoprompt.training.config import TrainerConfig
 from infoprompt.training.distributed import GradientSync
 from infoprompt.training.evaluator import Evaluator, make_protocol
 from infoprompt.training.keeper import Keeper, state_config
